@@ -1,0 +1,270 @@
+/*
+ * agent.c - configuration, per-connection decoding, records, fork and exit.
+ *
+ * Hot path (tt_agent_observe on a connection known not to be LLM traffic):
+ * one ex_data lookup and a pointer compare.  No lock, no allocation, no
+ * syscall.  Everything slower happens once per connection or per record.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "conn.h"
+#include "guard.h"
+#include "log.h"
+#include "proc.h"
+#include "ship.h"
+
+#define ENV_MAX 4096
+
+static struct {
+	char collector[ENV_MAX];
+	char out[ENV_MAX];
+	char spool[ENV_MAX];
+	char task[128], tenant[128], feature[128];
+	int have_collector, have_out, have_spool;
+} conf;
+
+static pid_t my_pid;
+static int disabled;       /* the shim gave up: every call passes through */
+static int proc_loaded;
+static tt_proc_info proc;
+static tt_shipper *shipper;
+static int shipper_failed;
+static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+static int warn_slot, warn_conn, warn_ship, warn_drop;
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void env_copy(const char *name, char *dst, size_t cap, int *have)
+{
+	const char *v = getenv(name);
+	if (have)
+		*have = v != NULL;
+	if (v)
+		tt_record_set(dst, cap, v, (size_t)-1);
+}
+
+static tt_shipper *get_shipper(void)
+{
+	tt_shipper *s = __atomic_load_n(&shipper, __ATOMIC_ACQUIRE);
+	if (s || shipper_failed)
+		return s;
+
+	pthread_mutex_lock(&init_mu);
+	if (!shipper && !shipper_failed) {
+		tt_ship_config cfg = {
+			.collector = conf.have_collector ? conf.collector : NULL,
+			.out_path = conf.have_out ? conf.out : NULL,
+			.spool_dir = conf.have_spool ? conf.spool : NULL,
+		};
+		s = tt_shipper_new(&cfg);
+		if (!s) {
+			shipper_failed = 1;
+			tt_log_once(&warn_ship, TT_LOG_WARN,
+				    "cannot start shipping; records are lost");
+		}
+		__atomic_store_n(&shipper, s, __ATOMIC_RELEASE);
+	}
+	s = shipper;
+	pthread_mutex_unlock(&init_mu);
+	return s;
+}
+
+/* The decoder completed an exchange: add who and where, then ship it. */
+static void on_record(const tt_record *rec_in, void *user)
+{
+	tt_record rec = *rec_in;
+	tt_shipper *s;
+
+	(void)user;
+	pthread_mutex_lock(&init_mu);
+	if (!proc_loaded) {
+		tt_proc_load(&proc);
+		proc_loaded = 1;
+	}
+	pthread_mutex_unlock(&init_mu);
+
+	if (!rec.id[0])
+		tt_record_new_id(&rec);
+	TT_RECORD_SET(&rec, source, "preload", (size_t)-1);
+	tt_proc_fill(&proc, &rec);
+	/* A request's X-Tokentap-* header wins over the environment. */
+	if (!rec.task[0])
+		TT_RECORD_SET(&rec, task, conf.task, (size_t)-1);
+	if (!rec.tenant[0])
+		TT_RECORD_SET(&rec, tenant, conf.tenant, (size_t)-1);
+	if (!rec.feature[0])
+		TT_RECORD_SET(&rec, feature, conf.feature, (size_t)-1);
+
+	s = get_shipper();
+	if (s && tt_shipper_submit(s, &rec) == TT_ETRUNCATED)
+		tt_log_once(&warn_drop, TT_LOG_WARN,
+			    "record queue full: records dropped");
+	tt_log(TT_LOG_DEBUG, "record %s %s %s status=%d", rec.id, rec.provider,
+	       rec.api, rec.status);
+}
+
+/* OpenSSL freed an SSL whose state we kept. */
+static void conn_freed(tt_conn *c)
+{
+	int saved = errno;
+	tt_guard_enter();
+	/* A fork child does not finish its parent's exchanges. */
+	tt_conn_end(c, c->pid == my_pid, now_us());
+	tt_guard_leave();
+	errno = saved;
+}
+
+void tt_agent_observe(void *ssl, tt_dir dir, const void *buf, size_t len)
+{
+	int idx;
+	tt_conn *c;
+	int saved;
+
+	if (disabled)
+		return;
+	idx = tt_conn_slot_init();
+	if (idx < 0) {
+		disabled = 1;
+		tt_log_once(&warn_slot, TT_LOG_WARN,
+			    "cannot attach state to TLS connections; not observing");
+		return;
+	}
+	c = tt_conn_get(ssl, idx);
+	if (c == TT_CONN_PASS)
+		return;
+
+	saved = errno;
+	tt_guard_enter();
+	int64_t now = now_us();
+	if (c && c->pid != my_pid) {
+		/* Inherited across fork: mid-stream for us, not worth it. */
+		tt_conn_end(c, 0, now);
+		tt_conn_set(ssl, idx, TT_CONN_PASS);
+		goto out;
+	}
+	if (!c) {
+		c = tt_conn_new(my_pid, on_record, NULL);
+		if (!c) {
+			tt_log_once(&warn_conn, TT_LOG_WARN,
+				    "out of memory for connection state; "
+				    "connection not observed");
+			tt_conn_set(ssl, idx, TT_CONN_PASS);
+			goto out;
+		}
+		tt_conn_set(ssl, idx, c);
+	}
+	int rc = tt_decoder_feed(c->dec, dir, buf, len, now);
+	if (rc < 0 || tt_decoder_is_idle(c->dec)) {
+		tt_log(TT_LOG_DEBUG, "connection %p: pass-through (%s)", ssl,
+		       rc < 0 ? tt_strerror(rc) : "no LLM traffic");
+		tt_conn_set(ssl, idx, TT_CONN_PASS);
+		tt_conn_end(c, 1, now);
+	}
+out:
+	tt_guard_leave();
+	errno = saved;
+}
+
+void tt_agent_conn_over(void *ssl, int forget)
+{
+	int idx;
+	tt_conn *c;
+	int saved;
+
+	if (disabled)
+		return;
+	idx = tt_conn_slot_init();
+	if (idx < 0)
+		return;
+	c = tt_conn_get(ssl, idx);
+	if (!c || (c == TT_CONN_PASS && !forget))
+		return;
+	saved = errno;
+	tt_guard_enter();
+	/* SSL_clear readies the object for a new connection: start afresh.
+	 * SSL_shutdown ends this one; later reads (close_notify) pass. */
+	tt_conn_set(ssl, idx, forget ? NULL : TT_CONN_PASS);
+	if (c != TT_CONN_PASS)
+		tt_conn_end(c, c->pid == my_pid, now_us());
+	tt_guard_leave();
+	errno = saved;
+}
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&init_mu);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&init_mu);
+}
+
+/* The child has one thread and a copy of our memory: the shipper's thread
+ * is gone, so its queue belongs to the parent.  Start over lazily. */
+static void atfork_child(void)
+{
+	my_pid = getpid();
+	shipper = NULL;      /* the parent's copy is abandoned, not freed */
+	shipper_failed = 0;
+	proc_loaded = 0;
+	pthread_mutex_unlock(&init_mu);
+}
+
+__attribute__((constructor)) static void agent_init(void)
+{
+	const char *mode;
+
+	tt_log_set_level(tt_log_parse_level(getenv("TOKENTAP_LOG")));
+	my_pid = getpid();
+	env_copy("TOKENTAP_COLLECTOR", conf.collector, sizeof(conf.collector),
+		 &conf.have_collector);
+	env_copy("TOKENTAP_OUT", conf.out, sizeof(conf.out), &conf.have_out);
+	env_copy("TOKENTAP_SPOOL", conf.spool, sizeof(conf.spool),
+		 &conf.have_spool);
+	env_copy("TOKENTAP_TASK", conf.task, sizeof(conf.task), NULL);
+	env_copy("TOKENTAP_TENANT", conf.tenant, sizeof(conf.tenant), NULL);
+	env_copy("TOKENTAP_FEATURE", conf.feature, sizeof(conf.feature), NULL);
+	mode = getenv("TOKENTAP_MODE");
+	if (mode && strcmp(mode, "enforce") == 0)
+		tt_log(TT_LOG_WARN, "TOKENTAP_MODE=enforce is not implemented by "
+				    "this agent: monitoring only");
+	tt_conn_set_free_hook(conn_freed);
+	if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0)
+		tt_log(TT_LOG_WARN, "pthread_atfork failed; a fork child "
+				    "will not ship its records");
+	tt_log(TT_LOG_DEBUG, "loaded in pid %d", (int)my_pid);
+}
+
+/* A short-lived program (curl runs 100 ms) must not lose its records:
+ * wait, bounded, for the queue to go out.  The shipper is not freed: other
+ * threads may still be running and submitting. */
+__attribute__((destructor)) static void agent_fini(void)
+{
+	tt_shipper *s = __atomic_load_n(&shipper, __ATOMIC_ACQUIRE);
+
+	if (!s)
+		return;
+	tt_guard_enter();
+	if (tt_shipper_flush(s, 2000) != 0)
+		tt_log(TT_LOG_WARN, "exit: records still queued after 2 s");
+	if (tt_log_get_level() >= TT_LOG_INFO) {
+		uint64_t sent, spooled, dropped;
+		tt_shipper_stats(s, &sent, &spooled, &dropped);
+		tt_log(TT_LOG_INFO, "exit: sent %llu, spooled %llu, dropped %llu",
+		       (unsigned long long)sent, (unsigned long long)spooled,
+		       (unsigned long long)dropped);
+	}
+	tt_guard_leave();
+}

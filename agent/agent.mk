@@ -1,0 +1,51 @@
+# agent/ - libtokentap.so, the LD_PRELOAD shim, and its tests and bench.
+
+AGENT_SRCS := $(wildcard agent/*.c)
+AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
+AGENT_SO   := $(BUILD)/libtokentap.so
+AGENT_MAP  := agent/libtokentap.map
+
+# The shipper and what it needs, for other parts (the probe loader) that
+# ship records the same way.  They link with -lpthread -ldl; libcurl is
+# opened at run time.
+TT_SHIP_SRCS := agent/ship.c agent/spool.c agent/http.c agent/log.c agent/guard.c
+
+# -z defs: a symbol the decoder does not provide fails the link here, not
+# the host program at its first TLS call.
+$(AGENT_SO): $(AGENT_OBJS) $(DECODER_LIB) $(AGENT_MAP)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) -shared -o $@ $(AGENT_OBJS) $(DECODER_LIB) \
+		-Wl,--version-script=$(AGENT_MAP) -Wl,--exclude-libs,ALL \
+		-Wl,-z,defs -Wl,-z,relro -Wl,-z,now \
+		$(DECODER_LIBS) -lpthread -ldl
+
+ALL_TARGETS += $(AGENT_SO)
+INSTALL_LIB += $(AGENT_SO)
+
+# Unit tests: every agent module but the hooks and the process-wide glue
+# (its constructor would run inside the test program).
+AGENT_UNIT_SRCS := $(filter-out agent/hooks.c agent/agent.c,$(AGENT_SRCS))
+AGENT_UNIT_OBJS := $(AGENT_UNIT_SRCS:%.c=$(SAN)/obj/%.o)
+AGENT_TESTS := $(patsubst tests/%.c,$(SAN)/tests/%,$(wildcard tests/test_agent_*.c))
+UNIT_TESTS += $(AGENT_TESTS)
+
+$(AGENT_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(AGENT_UNIT_OBJS) $(DECODER_SAN_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lpthread -ldl
+
+# Client programs the end-to-end tests drive (real OpenSSL, real threads).
+AGENT_CLIENTS := $(patsubst tests/e2e/clients/%.c,$(BUILD)/tests/clients/%,$(wildcard tests/e2e/clients/*.c))
+ALL_TARGETS += $(AGENT_CLIENTS)
+$(AGENT_CLIENTS): $(BUILD)/tests/clients/%: tests/e2e/clients/%.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)$(CC) $(BASE_CFLAGS) -O2 -o $@ $< -lssl -lcrypto -lpthread
+
+E2E_TESTS += $(wildcard tests/e2e/test_agent_*.sh)
+
+# Benchmark: the script drives a small TLS client/server pair.
+AGENT_BENCH_BIN := $(BUILD)/bench/bench_agent_tls
+$(AGENT_BENCH_BIN): bench/bench_agent_tls.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)$(CC) $(BASE_CFLAGS) -O2 -o $@ $< -lssl -lcrypto -lpthread
+BENCHES += bench/bench_agent.sh
+bench/bench_agent.sh: $(AGENT_BENCH_BIN) $(AGENT_SO)

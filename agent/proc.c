@@ -1,0 +1,63 @@
+/*
+ * proc.c - the process's identity from /proc/self.
+ *
+ * comm comes from /proc/self/comm, which is the thread-group leader's name:
+ * a runtime may do its TLS on a thread it renamed ("HTTP Client"), and the
+ * record must still name the program.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+static size_t read_small(const char *path, char *buf, size_t cap)
+{
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	while (got < cap) {
+		ssize_t n = read(fd, buf + got, cap - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return got;
+}
+
+void tt_proc_load(tt_proc_info *info)
+{
+	char buf[64];
+	size_t n;
+
+	memset(info, 0, sizeof(*info));
+	info->pid = getpid();
+
+	n = read_small("/proc/self/comm", buf, sizeof(buf));
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0'))
+		n--;
+	tt_record_set(info->comm, sizeof(info->comm), buf, n);
+
+	ssize_t e = readlink("/proc/self/exe", info->exe, sizeof(info->exe) - 1);
+	info->exe[e > 0 ? e : 0] = '\0';
+
+	tt_cgroup_read_self(&info->cg);
+}
+
+void tt_proc_fill(const tt_proc_info *info, tt_record *rec)
+{
+	rec->pid = info->pid;
+	rec->tid = (int64_t)syscall(SYS_gettid);
+	TT_RECORD_SET(rec, comm, info->comm, (size_t)-1);
+	TT_RECORD_SET(rec, exe, info->exe, (size_t)-1);
+	TT_RECORD_SET(rec, cgroup, info->cg.path, (size_t)-1);
+	TT_RECORD_SET(rec, container_id, info->cg.container_id, (size_t)-1);
+	TT_RECORD_SET(rec, pod_uid, info->cg.pod_uid, (size_t)-1);
+}

@@ -1,0 +1,472 @@
+/*
+ * ship.c - the shipper thread: out file, collector, spool.
+ *
+ * Producers (any thread) only serialise, malloc and append under a mutex
+ * held for a few pointer moves; all I/O happens on the shipper's thread.
+ * Batching is free: whatever queued up while a POST was in flight goes out
+ * in the next one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tokentap/error.h"
+#include "guard.h"
+#include "http.h"
+#include "log.h"
+#include "ship.h"
+#include "spool.h"
+
+#define QUEUE_DEFAULT 4096
+#define BATCH_MAX_RECORDS 256
+#define BATCH_MAX_BYTES (1u << 20)
+#define DRAIN_FILES_PER_ROUND 8
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 8000
+
+struct item {
+	struct item *next;
+	size_t len;     /* bytes of data, the '\n' included */
+	char data[];
+};
+
+struct tt_shipper {
+	pthread_mutex_t mu;
+	pthread_cond_t wake;   /* the thread waits for work here */
+	pthread_cond_t done;   /* flushers wait for progress here */
+	struct item *head, *tail;
+	size_t queued, queue_max;
+	uint64_t submitted;    /* records accepted into the queue */
+	uint64_t finished;     /* of those, handled (sent, spooled, dropped) */
+	int stop;
+	pthread_t thread;
+
+	/* Configuration, copied. */
+	char *collector;       /* NULL: off */
+	char *spool_opt;
+	int out_fd;
+
+	/* The thread's own state. */
+	tt_http *http;
+	int http_state;        /* 0 not yet, 1 ready, -1 unusable */
+	char spool_dir[4096];
+	int spool_state;       /* 0 not yet, 1 ready, -1 unusable */
+	int spool_pending;     /* files may wait in the spool */
+	int64_t retry_at_ms;   /* no POST before this after a failure */
+	int backoff_ms;
+
+	uint64_t sent, spooled, dropped; /* atomics */
+	int warn_http, warn_spool, warn_out, warn_refused, warn_full;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static void add(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
+static int http_ready(tt_shipper *s)
+{
+	int err;
+
+	if (s->http_state == 0) {
+		s->http = tt_http_new(s->collector, &err);
+		s->http_state = s->http ? 1 : -1;
+		if (!s->http)
+			tt_log_once(&s->warn_http, TT_LOG_WARN,
+				    "collector \"%s\" unusable (%s); records go to the spool",
+				    s->collector, err == TT_ENOTSUP ?
+				    "libcurl.so.4 not loadable" : tt_strerror(err));
+	}
+	return s->http_state == 1;
+}
+
+static int spool_ready(tt_shipper *s)
+{
+	if (s->spool_state == 0) {
+		int rc = tt_spool_resolve(s->spool_opt, s->spool_dir,
+					  sizeof(s->spool_dir));
+		s->spool_state = rc == 0 ? 1 : -1;
+		if (rc)
+			tt_log_once(&s->warn_spool, TT_LOG_WARN,
+				    "no writable spool folder (set TOKENTAP_SPOOL); "
+				    "records are dropped while the collector is unreachable");
+	}
+	return s->spool_state == 1;
+}
+
+static void failed(tt_shipper *s)
+{
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (s->backoff_ms > BACKOFF_MAX_MS)
+		s->backoff_ms = BACKOFF_MAX_MS;
+	s->retry_at_ms = mono_ms() + s->backoff_ms;
+}
+
+static unsigned count_lines(const char *body, size_t len)
+{
+	unsigned n = 0;
+	for (const char *p = body; (p = memchr(p, '\n', len - (size_t)(p - body)));
+	     p++)
+		n++;
+	return n;
+}
+
+static int send_spooled(const char *body, size_t len, void *user)
+{
+	tt_shipper *s = user;
+	long st = tt_http_post(s->http, body, len);
+
+	if (st >= 200 && st < 300) {
+		add(&s->sent, count_lines(body, len));
+		return 0;
+	}
+	if (st >= 400 && st < 500 && st != 408 && st != 429) {
+		tt_log_once(&s->warn_refused, TT_LOG_WARN,
+			    "collector refused spooled records (HTTP %ld); set aside", st);
+		return 1;
+	}
+	return -1;
+}
+
+static void drain(tt_shipper *s)
+{
+	int left = 0, r;
+
+	if (!http_ready(s) || !spool_ready(s)) {
+		s->spool_pending = 0;
+		return;
+	}
+	r = tt_spool_drain(s->spool_dir, send_spooled, s, DRAIN_FILES_PER_ROUND,
+			   &left);
+	if (r < 0) {
+		failed(s);
+		return;
+	}
+	s->backoff_ms = 0;
+	s->retry_at_ms = 0;
+	s->spool_pending = left;
+}
+
+static void to_spool(tt_shipper *s, const char *body, size_t len, unsigned n)
+{
+	if (spool_ready(s) && tt_spool_write(s->spool_dir, body, len) == 0) {
+		add(&s->spooled, n);
+		s->spool_pending = 1;
+		return;
+	}
+	tt_log_once(&s->warn_full, TT_LOG_WARN,
+		    "spool %s full or unwritable: records dropped",
+		    s->spool_dir[0] ? s->spool_dir : "(none)");
+	add(&s->dropped, n);
+}
+
+static void deliver(tt_shipper *s, struct item *batch, unsigned n, size_t bytes)
+{
+	char *body = NULL, *p;
+	struct item *it;
+	long st = TT_EIO;
+
+	if (s->out_fd >= 0) {
+		for (it = batch; it; it = it->next) {
+			/* One write per line: O_APPEND keeps lines of several
+			 * processes whole. */
+			ssize_t w = write(s->out_fd, it->data, it->len);
+			if (w != (ssize_t)it->len)
+				tt_log_once(&s->warn_out, TT_LOG_WARN,
+					    "TOKENTAP_OUT: short write: %s",
+					    w < 0 ? strerror(errno) : "disk full?");
+		}
+	}
+	if (!s->collector)
+		return;
+
+	body = malloc(bytes);
+	if (!body) {
+		add(&s->dropped, n);
+		return;
+	}
+	p = body;
+	for (it = batch; it; it = it->next) {
+		memcpy(p, it->data, it->len);
+		p += it->len;
+	}
+	/* While the collector is known to be down, go straight to the spool
+	 * so that an exiting program is not held up by retries. */
+	if (mono_ms() >= s->retry_at_ms && http_ready(s))
+		st = tt_http_post(s->http, body, bytes);
+	if (st >= 200 && st < 300) {
+		add(&s->sent, n);
+		s->backoff_ms = 0;
+		if (s->spool_pending)
+			drain(s);
+	} else if (st >= 400 && st < 500 && st != 408 && st != 429) {
+		tt_log_once(&s->warn_refused, TT_LOG_WARN,
+			    "collector refused records (HTTP %ld): dropped", st);
+		add(&s->dropped, n);
+	} else {
+		if (st != TT_EIO || mono_ms() >= s->retry_at_ms)
+			failed(s);
+		to_spool(s, body, bytes, n);
+	}
+	free(body);
+}
+
+static void *run(void *arg)
+{
+	tt_shipper *s = arg;
+
+	tt_guard_enter(); /* for good: nothing this thread does is observed */
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->head && !s->stop) {
+			if (!s->spool_pending || !s->collector) {
+				pthread_cond_wait(&s->wake, &s->mu);
+				continue;
+			}
+			int64_t wait = s->retry_at_ms - mono_ms();
+			if (wait <= 0)
+				break;
+			struct timespec ts;
+			deadline_in(&ts, wait);
+			pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+		}
+		if (!s->head && s->stop)
+			break;
+
+		struct item *batch = s->head, *last = NULL, *it;
+		unsigned n = 0;
+		size_t bytes = 0;
+		for (it = s->head; it && n < BATCH_MAX_RECORDS &&
+				   (n == 0 || bytes + it->len <= BATCH_MAX_BYTES);
+		     it = it->next) {
+			last = it;
+			n++;
+			bytes += it->len;
+		}
+		if (last) {
+			s->head = last->next;
+			if (!s->head)
+				s->tail = NULL;
+			last->next = NULL;
+			s->queued -= n;
+		} else {
+			batch = NULL;
+		}
+		pthread_mutex_unlock(&s->mu);
+
+		if (batch)
+			deliver(s, batch, n, bytes);
+		else
+			drain(s);
+		while (batch) {
+			it = batch->next;
+			free(batch);
+			batch = it;
+		}
+
+		pthread_mutex_lock(&s->mu);
+		s->finished += n;
+		pthread_cond_broadcast(&s->done);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static void destroy(tt_shipper *s)
+{
+	struct item *it;
+
+	while ((it = s->head)) {
+		s->head = it->next;
+		free(it);
+	}
+	if (s->out_fd >= 0)
+		close(s->out_fd);
+	tt_http_free(s->http);
+	pthread_cond_destroy(&s->wake);
+	pthread_cond_destroy(&s->done);
+	pthread_mutex_destroy(&s->mu);
+	free(s->collector);
+	free(s->spool_opt);
+	free(s);
+}
+
+tt_shipper *tt_shipper_new(const tt_ship_config *cfg)
+{
+	static const tt_ship_config defaults;
+	pthread_condattr_t ca;
+	pthread_attr_t ta;
+	sigset_t all, old;
+	tt_shipper *s;
+	int rc;
+
+	if (!cfg)
+		cfg = &defaults;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->out_fd = -1;
+	s->queue_max = cfg->queue_max ? cfg->queue_max : QUEUE_DEFAULT;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_cond_init(&s->done, &ca);
+	pthread_condattr_destroy(&ca);
+
+	const char *coll = cfg->collector && cfg->collector[0] ?
+			   cfg->collector : TT_SHIP_DEFAULT_COLLECTOR;
+	if (strcmp(coll, "off") != 0) {
+		s->collector = strdup(coll);
+		if (!s->collector)
+			goto fail;
+		s->spool_pending = 1; /* deliver what earlier runs left */
+	}
+	if (cfg->spool_dir && !(s->spool_opt = strdup(cfg->spool_dir)))
+		goto fail;
+	if (cfg->out_path && cfg->out_path[0]) {
+		s->out_fd = open(cfg->out_path,
+				 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (s->out_fd < 0)
+			tt_log(TT_LOG_WARN, "TOKENTAP_OUT %s: %s", cfg->out_path,
+			       strerror(errno));
+	}
+
+	/* The thread takes no signal meant for the host, and needs little
+	 * stack. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&ta);
+	pthread_attr_setstacksize(&ta, 512 * 1024);
+	rc = pthread_create(&s->thread, &ta, run, s);
+	pthread_attr_destroy(&ta);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		tt_log(TT_LOG_WARN, "cannot start the shipper thread: %s",
+		       strerror(rc));
+		goto fail;
+	}
+	pthread_setname_np(s->thread, "tokentap-ship");
+	return s;
+fail:
+	destroy(s);
+	return NULL;
+}
+
+int tt_shipper_submit(tt_shipper *s, const tt_record *rec)
+{
+	struct item *it, *small;
+	int n;
+
+	if (!s || !rec)
+		return TT_EINVAL;
+	it = malloc(sizeof(*it) + TT_RECORD_JSON_MAX + 1);
+	if (!it) {
+		add(&s->dropped, 1);
+		return TT_ENOMEM;
+	}
+	n = tt_record_to_json(rec, it->data, TT_RECORD_JSON_MAX);
+	if (n < 0) {
+		free(it);
+		add(&s->dropped, 1);
+		return TT_EINVAL;
+	}
+	it->data[n] = '\n';
+	it->len = (size_t)n + 1;
+	it->next = NULL;
+	small = realloc(it, sizeof(*it) + it->len);
+	if (small)
+		it = small;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->queued >= s->queue_max || s->stop) {
+		pthread_mutex_unlock(&s->mu);
+		free(it);
+		add(&s->dropped, 1);
+		return TT_ETRUNCATED;
+	}
+	if (s->tail)
+		s->tail->next = it;
+	else
+		s->head = it;
+	s->tail = it;
+	s->queued++;
+	s->submitted++;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+int tt_shipper_flush(tt_shipper *s, int timeout_ms)
+{
+	struct timespec ts;
+	int rc;
+
+	if (!s)
+		return 0;
+	deadline_in(&ts, timeout_ms < 0 ? 0 : timeout_ms);
+	pthread_mutex_lock(&s->mu);
+	uint64_t ticket = s->submitted;
+	while (s->finished < ticket) {
+		if (pthread_cond_timedwait(&s->done, &s->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	rc = s->finished >= ticket ? 0 : TT_EIO;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void tt_shipper_free(tt_shipper *s)
+{
+	struct timespec ts;
+
+	if (!s)
+		return;
+	tt_shipper_flush(s, 2000);
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->mu);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 3;
+	if (pthread_timedjoin_np(s->thread, NULL, &ts) != 0) {
+		tt_log(TT_LOG_WARN, "shipper thread did not stop; left running");
+		pthread_detach(s->thread);
+		return;
+	}
+	destroy(s);
+}
+
+void tt_shipper_stats(const tt_shipper *s, uint64_t *sent, uint64_t *spooled,
+		      uint64_t *dropped)
+{
+	if (sent)
+		*sent = s ? __atomic_load_n(&s->sent, __ATOMIC_RELAXED) : 0;
+	if (spooled)
+		*spooled = s ? __atomic_load_n(&s->spooled, __ATOMIC_RELAXED) : 0;
+	if (dropped)
+		*dropped = s ? __atomic_load_n(&s->dropped, __ATOMIC_RELAXED) : 0;
+}

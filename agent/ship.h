@@ -1,0 +1,77 @@
+/*
+ * ship.h - deliver records: to a file, to the collector, to the spool.
+ *
+ * A shipper owns one thread and a bounded in-memory queue.  Submitting
+ * serialises and copies the record and returns at once; the thread appends
+ * each record to TOKENTAP_OUT (one write(2) per line, O_APPEND), POSTs
+ * batches as JSON Lines to the collector's /v1/records, and writes a batch
+ * it could not deliver to the spool folder, from which it delivers later.
+ * Nothing here assumes it runs inside LD_PRELOAD: the probe loader uses the
+ * same module (sources: $(TT_SHIP_SRCS) in agent/agent.mk).
+ *
+ *	tt_ship_config cfg = { .collector = getenv("TOKENTAP_COLLECTOR"),
+ *			       .out_path = getenv("TOKENTAP_OUT") };
+ *	tt_shipper *s = tt_shipper_new(&cfg);
+ *	tt_shipper_submit(s, &rec);
+ *	tt_shipper_free(s);           // flushes for at most ~2 s first
+ */
+#ifndef TT_AGENT_SHIP_H
+#define TT_AGENT_SHIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokentap/record.h"
+
+typedef struct tt_ship_config {
+	const char *collector;  /* "unix:/path.sock", "http://host:port", "off"; NULL = default */
+	const char *out_path;   /* TOKENTAP_OUT or NULL */
+	const char *spool_dir;  /* NULL = default */
+	size_t queue_max;       /* records held in memory; 0 = default 4096 */
+} tt_ship_config;
+
+#define TT_SHIP_DEFAULT_COLLECTOR "unix:/run/tokentap/tokentapd.sock"
+
+typedef struct tt_shipper tt_shipper;
+
+/*
+ * Start a shipper and its thread (which blocks every signal and marks
+ * itself with the tt_guard flag, so a shim never observes its traffic).
+ * The config's strings are copied.  NULL when the thread or memory cannot
+ * be had.  An unusable collector string or out file is not an error: it is
+ * reported once through tt_log and that destination is left out.
+ */
+tt_shipper *tt_shipper_new(const tt_ship_config *cfg);
+
+/*
+ * Copy rec into the queue.  Never blocks on I/O or queue space: when the
+ * queue is full the record is dropped and counted.  Returns 0,
+ * TT_ETRUNCATED (dropped: queue full), TT_ENOMEM, or TT_EINVAL.
+ * Safe from any thread; not async-signal-safe.
+ */
+int tt_shipper_submit(tt_shipper *s, const tt_record *rec);
+
+/*
+ * Wait until every record submitted before the call was delivered,
+ * spooled or dropped, for at most timeout_ms.  Returns 0, or TT_EIO when
+ * the time ran out first.
+ */
+int tt_shipper_flush(tt_shipper *s, int timeout_ms);
+
+/*
+ * Flush (at most 2 s), stop the thread and free.  Accepts NULL.  If the
+ * thread does not stop within a further 3 s (a collector that hangs), it is
+ * detached and its memory left allocated rather than freed under it.
+ */
+void tt_shipper_free(tt_shipper *s);
+
+/*
+ * Counters since tt_shipper_new: records the collector accepted (spooled
+ * records delivered later included, also those spooled by other processes),
+ * records written to the spool, records dropped (queue full, spool full or
+ * unwritable, refused by the collector).  Any output may be NULL.
+ */
+void tt_shipper_stats(const tt_shipper *s, uint64_t *sent, uint64_t *spooled,
+		      uint64_t *dropped);
+
+#endif
