@@ -1,0 +1,361 @@
+/*
+ * attach.c - uprobes on every OpenSSL found, one set per inode.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include "attach.h"
+#include "elfsym.h"
+#include "sslprobe.skel.h"
+#include "tokentap/error.h"
+
+#define ATTACH_MAX_FILES 4096
+#define ATTACH_MAX_CHECKED 65536 /* inodes known not to hold OpenSSL */
+
+enum { SYM_WRITE, SYM_WRITE_EX, SYM_READ, SYM_READ_EX, SYM_FREE, SYM_N };
+static const char *const sym_names[SYM_N] = {
+	"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_free",
+};
+
+struct file_key {
+	dev_t dev;
+	ino_t ino;
+};
+
+struct afile {
+	struct file_key key;
+	char label[256];
+	struct bpf_link *links[2 * SYM_N];
+	size_t nlinks;
+};
+
+struct tt_attach {
+	struct sslprobe_bpf *skel;
+	int verbose;
+	struct afile *files;
+	size_t nfiles, capfiles;
+	struct file_key *checked; /* executables without SSL_write */
+	size_t nchecked, capchecked;
+	size_t nlinks;
+};
+
+tt_attach *tt_attach_new(struct sslprobe_bpf *skel, int verbose)
+{
+	tt_attach *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->skel = skel;
+	a->verbose = verbose;
+	return a;
+}
+
+static void file_detach(tt_attach *a, struct afile *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->nlinks; i++)
+		bpf_link__destroy(f->links[i]);
+	a->nlinks -= f->nlinks;
+	f->nlinks = 0;
+}
+
+void tt_attach_free(tt_attach *a)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < a->nfiles; i++)
+		file_detach(a, &a->files[i]);
+	free(a->files);
+	free(a->checked);
+	free(a);
+}
+
+static int key_in(const struct file_key *v, size_t n, struct file_key k)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].dev == k.dev && v[i].ino == k.ino)
+			return 1;
+	return 0;
+}
+
+static int known(const tt_attach *a, struct file_key k)
+{
+	size_t i;
+
+	for (i = 0; i < a->nfiles; i++)
+		if (a->files[i].key.dev == k.dev && a->files[i].key.ino == k.ino)
+			return 1;
+	return key_in(a->checked, a->nchecked, k);
+}
+
+static void remember_checked(tt_attach *a, struct file_key k)
+{
+	if (a->nchecked == a->capchecked) {
+		size_t ncap = a->capchecked ? a->capchecked * 2 : 64;
+		struct file_key *nv;
+
+		if (ncap > ATTACH_MAX_CHECKED)
+			return; /* checked again next time: slower, not wrong */
+		nv = realloc(a->checked, ncap * sizeof(*nv));
+		if (!nv)
+			return;
+		a->checked = nv;
+		a->capchecked = ncap;
+	}
+	a->checked[a->nchecked++] = k;
+}
+
+static int link_one(tt_attach *a, struct afile *f, struct bpf_program *prog,
+		    int ret, const char *path, uint64_t off)
+{
+	struct bpf_link *l;
+
+	l = bpf_program__attach_uprobe(prog, ret, -1 /* every process */, path,
+				       (size_t)off);
+	if (!l) {
+		int err = -errno;
+
+		fprintf(stderr, "tokentap-probe: attaching %s to %s+0x%llx: %s\n",
+			bpf_program__name(prog), f->label,
+			(unsigned long long)off, strerror(-err));
+		return TT_EPROTO;
+	}
+	f->links[f->nlinks++] = l;
+	a->nlinks++;
+	return 0;
+}
+
+int tt_attach_file(tt_attach *a, const char *path, const char *label)
+{
+	struct sslprobe_bpf *s = a->skel;
+	uint64_t off[SYM_N];
+	struct file_key k;
+	struct afile *f;
+	struct stat st;
+	int r;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return TT_EIO;
+	k.dev = st.st_dev;
+	k.ino = st.st_ino;
+	if (known(a, k))
+		return 0;
+	r = tt_elfsym_lookup(path, sym_names, SYM_N, off);
+	if (r < 0 || !off[SYM_WRITE] || !off[SYM_READ]) {
+		/* not OpenSSL (or unreadable now): do not look again */
+		if (r != TT_EIO)
+			remember_checked(a, k);
+		return r < 0 ? r : 0;
+	}
+	if (a->nfiles == a->capfiles) {
+		size_t ncap = a->capfiles ? a->capfiles * 2 : 16;
+		struct afile *nv;
+
+		if (ncap > ATTACH_MAX_FILES)
+			return TT_ETRUNCATED;
+		nv = realloc(a->files, ncap * sizeof(*nv));
+		if (!nv)
+			return TT_ENOMEM;
+		a->files = nv;
+		a->capfiles = ncap;
+	}
+	f = &a->files[a->nfiles];
+	memset(f, 0, sizeof(*f));
+	f->key = k;
+	snprintf(f->label, sizeof(f->label), "%s", label ? label : path);
+
+	r = link_one(a, f, s->progs.ssl_write_enter, 0, path, off[SYM_WRITE]);
+	if (!r)
+		r = link_one(a, f, s->progs.ssl_ret, 1, path, off[SYM_WRITE]);
+	if (!r)
+		r = link_one(a, f, s->progs.ssl_read_enter, 0, path, off[SYM_READ]);
+	if (!r)
+		r = link_one(a, f, s->progs.ssl_ret, 1, path, off[SYM_READ]);
+	/* OpenSSL < 1.1.1 has no _ex pair */
+	if (!r && off[SYM_WRITE_EX])
+		r = link_one(a, f, s->progs.ssl_write_ex_enter, 0, path,
+			     off[SYM_WRITE_EX]);
+	if (!r && off[SYM_WRITE_EX])
+		r = link_one(a, f, s->progs.ssl_ret_ex, 1, path,
+			     off[SYM_WRITE_EX]);
+	if (!r && off[SYM_READ_EX])
+		r = link_one(a, f, s->progs.ssl_read_ex_enter, 0, path,
+			     off[SYM_READ_EX]);
+	if (!r && off[SYM_READ_EX])
+		r = link_one(a, f, s->progs.ssl_ret_ex, 1, path,
+			     off[SYM_READ_EX]);
+	if (!r && off[SYM_FREE])
+		r = link_one(a, f, s->progs.ssl_free_enter, 0, path,
+			     off[SYM_FREE]);
+	if (r) {
+		file_detach(a, f);
+		remember_checked(a, k);
+		return r;
+	}
+	a->nfiles++;
+	if (a->verbose)
+		fprintf(stderr, "tokentap-probe: attached %s (%zu uprobes)\n",
+			f->label, f->nlinks);
+	return 1;
+}
+
+static int is_libssl(const char *base)
+{
+	return strncmp(base, "libssl.so", 9) == 0;
+}
+
+static int attach_dir(tt_attach *a, const char *dir)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char path[512];
+
+		if (!is_libssl(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (tt_attach_file(a, path, path) == 1)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+int tt_attach_libdirs(tt_attach *a)
+{
+	static const char *const dirs[] = {
+		"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
+		"/usr/local/lib64",
+	};
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		struct dirent *de;
+		DIR *d;
+
+		n += attach_dir(a, dirs[i]);
+		/* multiarch folders: /usr/lib/x86_64-linux-gnu and the like */
+		d = opendir(dirs[i]);
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			char sub[512];
+			size_t len = strlen(de->d_name);
+
+			if (len < 10 || strcmp(de->d_name + len - 10, "-linux-gnu") != 0)
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", dirs[i], de->d_name);
+			n += attach_dir(a, sub);
+		}
+		closedir(d);
+	}
+	return n;
+}
+
+/* One process: its libssl mappings and its executable. */
+static int scan_pid(tt_attach *a, int pid, void (*agent)(int, void *),
+		    void *arg)
+{
+	char fn[64], line[4096], path[4600], exe[4096];
+	int n = 0, is_agent = 0;
+	ssize_t len;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/'), *base;
+
+		if (!p)
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		base = strrchr(p, '/') + 1;
+		if (strncmp(base, "libtokentap.so", 14) == 0)
+			is_agent = 1;
+		if (!is_libssl(base) || strstr(p, " (deleted)"))
+			continue;
+		/* the path is in the process's mount namespace */
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, p);
+		if (tt_attach_file(a, path, p) == 1)
+			n++;
+	}
+	fclose(f);
+	if (is_agent && agent)
+		agent(pid, arg);
+
+	snprintf(fn, sizeof(fn), "/proc/%d/exe", pid);
+	len = readlink(fn, exe, sizeof(exe) - 1);
+	if (len <= 0)
+		return n;
+	exe[len] = '\0';
+	if (strstr(exe, " (deleted)"))
+		return n;
+	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, exe);
+	if (tt_attach_file(a, path, exe) == 1)
+		n++;
+	return n;
+}
+
+int tt_attach_scan(tt_attach *a, const int *pids, size_t npids,
+		   void (*agent)(int pid, void *arg), void *arg)
+{
+	struct dirent *de;
+	size_t i;
+	int n = 0;
+	DIR *d;
+
+	if (npids) {
+		for (i = 0; i < npids; i++)
+			n += scan_pid(a, pids[i], agent, arg);
+		return n;
+	}
+	d = opendir("/proc");
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0 || pid > 0x7fffffff)
+			continue;
+		if (pid == getpid())
+			continue;
+		n += scan_pid(a, (int)pid, agent, arg);
+	}
+	closedir(d);
+	return n;
+}
+
+size_t tt_attach_files(const tt_attach *a)
+{
+	return a ? a->nfiles : 0;
+}
+
+size_t tt_attach_links(const tt_attach *a)
+{
+	return a ? a->nlinks : 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * attach.h - which files get the uprobes, and keeping them attached.
+ *
+ * Uprobes are placed per file (inode), for every process at once, so a
+ * process that starts and ends between two scans is still seen once its
+ * library or executable was attached.  Files come from:
+ *   - libssl.so* in the usual library folders, at start;
+ *   - every libssl.so* mapped by a running process, through
+ *     /proc/PID/root so a container's own copy is found (tt_attach_scan);
+ *   - executables that define SSL_write themselves (the official Node.js
+ *     binary carries a static OpenSSL), found through /proc/PID/exe;
+ *   - the --exe paths.
+ */
+#ifndef TOKENTAP_ATTACH_H
+#define TOKENTAP_ATTACH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sslprobe_bpf;
+typedef struct tt_attach tt_attach;
+
+/* skel is borrowed and must outlive the object.  NULL on ENOMEM. */
+tt_attach *tt_attach_new(struct sslprobe_bpf *skel, int verbose);
+
+/* Detaches every uprobe.  Accepts NULL. */
+void tt_attach_free(tt_attach *a);
+
+/*
+ * Attach to the file at path (label: how to name it in messages).
+ * Returns 1 when newly attached, 0 when already attached or when it does
+ * not define SSL_write/SSL_read, or a negative tt_error: TT_EIO (cannot
+ * read), TT_ENOTSUP (not ELF64), TT_EPROTO (kernel refused the uprobe).
+ */
+int tt_attach_file(tt_attach *a, const char *path, const char *label);
+
+/* libssl.so* in the standard library folders.  Returns files attached. */
+int tt_attach_libdirs(tt_attach *a);
+
+/*
+ * One pass over /proc: attach what processes map or run; pids: when
+ * npids > 0 only those are looked at.  agent(pid, arg) is called for each
+ * process that maps libtokentap.so.  Returns files newly attached.
+ */
+int tt_attach_scan(tt_attach *a, const int *pids, size_t npids,
+		   void (*agent)(int pid, void *arg), void *arg);
+
+/* Files attached now, and uprobe links held. */
+size_t tt_attach_files(const tt_attach *a);
+size_t tt_attach_links(const tt_attach *a);
+
+#endif

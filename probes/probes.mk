@@ -1,0 +1,69 @@
+# probes/ - the eBPF uprobes on OpenSSL and their loader, tokentap-probe.
+#
+# vmlinux.h is generated from the running kernel's BTF, the BPF object is
+# compiled with clang (CO-RE) and embedded in the loader as a skeleton.
+
+PROBE_BUILD   := $(BUILD)/probes
+PROBE_BIN     := $(BUILD)/tokentap-probe
+PROBE_VMLINUX := $(PROBE_BUILD)/vmlinux.h
+PROBE_BPF_OBJ := $(PROBE_BUILD)/sslprobe.bpf.o
+PROBE_SKEL    := $(PROBE_BUILD)/sslprobe.skel.h
+BPFTOOL       ?= bpftool
+VMLINUX_BTF   ?= /sys/kernel/btf/vmlinux
+PROBE_LIBS    := -lbpf -lelf -lz
+
+# Modules of the loader (every probes/*.c but the BPF program and main).
+PROBE_MODS    := $(filter-out probes/sslprobe.c,$(filter-out %.bpf.c,$(wildcard probes/*.c)))
+PROBE_SRCS    := probes/sslprobe.c $(PROBE_MODS)
+
+# The agent's modules the probe reuses: its cgroup path parser (one naming
+# of containers and pods for both sources) and, once it exists, its
+# shipper (TT_SHIP_SRCS from agent/agent.mk, included before this file).
+PROBE_SRCS += agent/cgroup.c
+PROBE_CFLAGS_EXTRA := -Iagent
+ifneq ($(wildcard agent/ship.c),)
+PROBE_SHIP_SRCS := $(or $(TT_SHIP_SRCS),$(wildcard agent/ship.c agent/spool.c agent/http.c agent/log.c agent/guard.c))
+PROBE_SRCS      += $(filter-out agent/cgroup.c,$(PROBE_SHIP_SRCS))
+PROBE_CFLAGS_EXTRA += -DTT_PROBE_HAVE_SHIP
+PROBE_LIBS      += -lpthread -ldl
+endif
+
+ARCH_BPF := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+$(PROBE_VMLINUX):
+	@mkdir -p $(dir $@)
+	$(call msg,BTF,$@)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(PROBE_BPF_OBJ): probes/sslprobe.bpf.c probes/sslprobe.h $(PROBE_VMLINUX)
+	@mkdir -p $(dir $@)
+	$(call msg,BPF,$@)$(CLANG) -g -O2 -target bpf -mcpu=v3 \
+		-D__TARGET_ARCH_$(ARCH_BPF) -I$(PROBE_BUILD) -Iprobes \
+		-Wall -Werror -c $< -o $@
+
+$(PROBE_SKEL): $(PROBE_BPF_OBJ)
+	$(call msg,SKEL,$@)$(BPFTOOL) gen skeleton $< name sslprobe_bpf > $@
+
+$(BUILD)/obj/probes/%.o $(SAN)/obj/probes/%.o: ALL_CFLAGS += -I$(PROBE_BUILD) -Iprobes $(PROBE_CFLAGS_EXTRA)
+$(SAN)/obj/probes/%.o: SAN_CFLAGS += -I$(PROBE_BUILD) -Iprobes -Iagent
+$(BUILD)/obj/probes/sslprobe.o: | $(PROBE_SKEL)
+$(BUILD)/obj/probes/sslprobe.o: $(PROBE_SKEL)
+
+$(PROBE_BIN): $(PROBE_SRCS:%.c=$(BUILD)/obj/%.o) $(DECODER_LIB)
+	$(call msg,LD,$@)$(CC) -o $@ $^ $(PROBE_LIBS) $(DECODER_LIBS)
+
+ALL_TARGETS += $(PROBE_BIN)
+INSTALL_BIN += $(PROBE_BIN)
+
+# Unit tests of the loader's modules: tests/test_probe_<module>.c.
+PROBE_TESTS := $(patsubst probes/tests/%.c,$(SAN)/tests/%,$(wildcard probes/tests/test_probe_*.c))
+UNIT_TESTS  += $(PROBE_TESTS)
+
+$(SAN)/obj/probes/tests/%.o: SAN_CFLAGS += -Iprobes -Iagent
+
+$(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(SAN)/obj/agent/cgroup.o $(DECODER_SAN_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -ldl
+
+# End-to-end tests (root, real kernel) and the benchmark.
+E2E_TESTS += $(sort $(wildcard tests/e2e/test_probe_*.sh))
+BENCHES   += $(wildcard bench/bench_probe.sh)

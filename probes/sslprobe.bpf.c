@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sslprobe.bpf.c - plaintext of OpenSSL connections, from uprobes.
+ *
+ * The entry probes save the buffer pointer per thread; the return probes
+ * read what the call really moved (its return value, or *readbytes /
+ * *written of the _ex pair when it returned 1) and push it into the ring
+ * in chunks of at most SSLPROBE_CHUNK bytes, each event sized to what it
+ * carries.  Every byte a call moved advances the connection's stream
+ * position whether or not its event got through, so the loader sees gaps.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "sslprobe.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before load. */
+const volatile bool filter_tgids = false; /* only tgids in only_tgids */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SSLPROBE_ST_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* --pid: the processes to watch. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} only_tgids SEC(".maps");
+
+/* Processes the agent (libtokentap.so) already covers: counted once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} skip_tgids SEC(".maps");
+
+struct entry {
+	__u64 ssl;
+	__u64 buf;
+	__u64 countp; /* size_t * of the _ex calls, else 0 */
+	__u32 dir;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid: one call in flight per thread */
+	__type(value, struct entry);
+} entries SEC(".maps");
+
+struct pos_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 dir;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pos_key);
+	__type(value, __u64);
+} positions SEC(".maps");
+
+/*
+ * One event under construction per CPU: too big for the BPF stack and
+ * for a per-CPU map value.  Uprobe programs run with migration (not
+ * preemption) disabled, so another program may preempt us on this CPU:
+ * the busy flag makes that a counted loss instead of mixed bytes.
+ */
+struct scratch {
+	__u64 busy;
+	struct sslprobe_event ev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set to the number of CPUs by the loader */
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+static __always_inline void stat_add(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+static __always_inline bool wanted(__u32 tgid)
+{
+	if (bpf_map_lookup_elem(&skip_tgids, &tgid))
+		return false;
+	if (filter_tgids && !bpf_map_lookup_elem(&only_tgids, &tgid))
+		return false;
+	return true;
+}
+
+static __always_inline int on_enter(void *ssl, const void *buf, void *countp,
+				    __u32 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct entry e = {};
+
+	if (!wanted(id >> 32))
+		return 0;
+	e.ssl = (__u64)ssl;
+	e.buf = (__u64)buf;
+	e.countp = (__u64)countp;
+	e.dir = dir;
+	bpf_map_update_elem(&entries, &id, &e, BPF_ANY);
+	return 0;
+}
+
+struct emit_ctx {
+	__u64 ubuf;
+	__u64 len;
+	__u64 off;
+	__u64 pos;
+	__u64 ts;
+	__u64 ssl;
+	__u64 cgid;
+	__u32 tgid;
+	__u32 tid;
+	__u32 dir;
+	__u32 cpu;
+};
+
+static long emit_chunk(__u32 i, struct emit_ctx *c)
+{
+	struct scratch *s;
+	__u64 left, n;
+	__u32 cpu = c->cpu;
+
+	if (c->off >= c->len)
+		return 1;
+	left = c->len - c->off;
+	n = left > SSLPROBE_CHUNK ? SSLPROBE_CHUNK : left;
+
+	s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return 1;
+	if (__sync_val_compare_and_swap(&s->busy, 0, 1) != 0) {
+		stat_add(SSLPROBE_ST_BUSY, 1);
+		stat_add(SSLPROBE_ST_BUSY_BYTES, n);
+		goto next;
+	}
+	s->ev.hdr.ts_ns = c->ts;
+	s->ev.hdr.ssl = c->ssl;
+	s->ev.hdr.cgroup_id = c->cgid;
+	s->ev.hdr.pos = c->pos + c->off;
+	s->ev.hdr.aux = c->len;
+	s->ev.hdr.tgid = c->tgid;
+	s->ev.hdr.tid = c->tid;
+	s->ev.hdr.len = n;
+	s->ev.hdr.type = SSLPROBE_EV_DATA;
+	s->ev.hdr.dir = c->dir;
+	if (n > SSLPROBE_CHUNK) /* tells the verifier */
+		n = SSLPROBE_CHUNK;
+	if (bpf_probe_read_user(s->ev.data, n, (void *)(c->ubuf + c->off))) {
+		stat_add(SSLPROBE_ST_FAULTS, 1);
+		stat_add(SSLPROBE_ST_FAULT_BYTES, n);
+	} else if (bpf_ringbuf_output(&events, &s->ev,
+				      sizeof(struct sslprobe_hdr) + n, 0)) {
+		stat_add(SSLPROBE_ST_DROPS, 1);
+		stat_add(SSLPROBE_ST_DROP_BYTES, n);
+	} else {
+		stat_add(SSLPROBE_ST_EVENTS, 1);
+		stat_add(SSLPROBE_ST_BYTES, n);
+	}
+	s->busy = 0;
+next:
+	c->off += n;
+	return 0;
+}
+
+static __always_inline int on_return(struct pt_regs *ctx, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pos_key pk = {};
+	struct emit_ctx c = {};
+	struct entry *ep, e;
+	__u64 zero = 0, *pp, n, nr;
+
+	ep = bpf_map_lookup_elem(&entries, &id);
+	if (!ep) {
+		/* attached while the call was in flight, or entries full */
+		stat_add(SSLPROBE_ST_NO_ENTRY, 1);
+		return 0;
+	}
+	e = *ep;
+	bpf_map_delete_elem(&entries, &id);
+
+	if (ex) {
+		/* SSL_read_ex/SSL_write_ex: 1 on success, count in *arg4 */
+		int ret = (int)PT_REGS_RC(ctx);
+		size_t cnt = 0;
+
+		if (ret != 1 || !e.countp)
+			return 0;
+		if (bpf_probe_read_user(&cnt, sizeof(cnt), (void *)e.countp)) {
+			stat_add(SSLPROBE_ST_FAULTS, 1);
+			return 0;
+		}
+		n = cnt;
+	} else {
+		/* SSL_read/SSL_write return an int: <= 0 moved nothing */
+		int ret = (int)PT_REGS_RC(ctx);
+
+		if (ret <= 0)
+			return 0;
+		n = (__u64)ret;
+	}
+	if (!n)
+		return 0;
+
+	pk.ssl = e.ssl;
+	pk.tgid = id >> 32;
+	pk.dir = e.dir;
+	pp = bpf_map_lookup_elem(&positions, &pk);
+	if (!pp) {
+		bpf_map_update_elem(&positions, &pk, &zero, BPF_NOEXIST);
+		pp = bpf_map_lookup_elem(&positions, &pk);
+		if (!pp)
+			return 0;
+	}
+	c.pos = __sync_fetch_and_add(pp, n);
+	c.ubuf = e.buf;
+	c.len = n;
+	c.ts = bpf_ktime_get_ns();
+	c.ssl = e.ssl;
+	c.cgid = bpf_get_current_cgroup_id();
+	c.tgid = id >> 32;
+	c.tid = (__u32)id;
+	c.dir = e.dir;
+	c.cpu = bpf_get_smp_processor_id();
+	stat_add(SSLPROBE_ST_CALLS, 1);
+
+	nr = (n + SSLPROBE_CHUNK - 1) / SSLPROBE_CHUNK;
+	if (nr > SSLPROBE_MAX_CHUNKS) {
+		/* the rest is counted; the position gap marks the record */
+		stat_add(SSLPROBE_ST_CUT_BYTES,
+			 n - (__u64)SSLPROBE_MAX_CHUNKS * SSLPROBE_CHUNK);
+		c.len = (__u64)SSLPROBE_MAX_CHUNKS * SSLPROBE_CHUNK;
+		nr = SSLPROBE_MAX_CHUNKS;
+	}
+	bpf_loop(nr, emit_chunk, &c, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
+{
+	return on_enter(ssl, buf, 0, SSLPROBE_DIR_SENT);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num,
+	       size_t *written)
+{
+	return on_enter(ssl, buf, written, SSLPROBE_DIR_SENT);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
+{
+	return on_enter(ssl, buf, 0, SSLPROBE_DIR_RECV);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num,
+	       size_t *readbytes)
+{
+	return on_enter(ssl, buf, readbytes, SSLPROBE_DIR_RECV);
+}
+
+/* SSL_read and SSL_write: the direction comes from the entry. */
+SEC("uretprobe")
+int ssl_ret(struct pt_regs *ctx)
+{
+	return on_return(ctx, 0);
+}
+
+/* SSL_read_ex and SSL_write_ex. */
+SEC("uretprobe")
+int ssl_ret_ex(struct pt_regs *ctx)
+{
+	return on_return(ctx, 1);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_free_enter, void *ssl)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pos_key pk = {};
+	struct sslprobe_hdr *h;
+	__u64 *pp, sent = 0, recv = 0;
+
+	if (!ssl || !wanted(id >> 32))
+		return 0;
+	pk.ssl = (__u64)ssl;
+	pk.tgid = id >> 32;
+	pk.dir = SSLPROBE_DIR_SENT;
+	pp = bpf_map_lookup_elem(&positions, &pk);
+	if (pp) {
+		sent = *pp;
+		bpf_map_delete_elem(&positions, &pk);
+	}
+	pk.dir = SSLPROBE_DIR_RECV;
+	pp = bpf_map_lookup_elem(&positions, &pk);
+	if (pp) {
+		recv = *pp;
+		bpf_map_delete_elem(&positions, &pk);
+	}
+	/* A connection that never moved a byte is of no interest. */
+	if (!sent && !recv)
+		return 0;
+
+	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		stat_add(SSLPROBE_ST_FREE_DROPS, 1);
+		return 0;
+	}
+	__builtin_memset(h, 0, sizeof(*h));
+	h->ts_ns = bpf_ktime_get_ns();
+	h->ssl = (__u64)ssl;
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->pos = sent;
+	h->aux = recv;
+	h->tgid = id >> 32;
+	h->tid = (__u32)id;
+	h->type = SSLPROBE_EV_FREE;
+	bpf_ringbuf_submit(h, 0);
+	stat_add(SSLPROBE_ST_FREES, 1);
+	return 0;
+}

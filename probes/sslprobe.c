@@ -1,0 +1,631 @@
+/*
+ * sslprobe.c - tokentap-probe: TLS plaintext from uprobes on OpenSSL,
+ * decoded into usage records for the whole node.
+ *
+ * Lifecycle (libbpf-tools style): open the skeleton, set its read-only
+ * data, load, attach (per file: attach.c), poll the ring buffer, and on
+ * SIGINT/SIGTERM drain it, close every connection (pending exchanges come
+ * out as records), flush the shipper and destroy everything in reverse.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include "attach.h"
+#include "cgroup.h"
+#include "cgroup_names.h"
+#include "conns.h"
+#include "procs.h"
+#include "sslprobe.h"
+#include "sslprobe.skel.h"
+#include "tokentap/decoder.h"
+#include "tokentap/error.h"
+#include "tokentap/record.h"
+#ifdef TT_PROBE_HAVE_SHIP
+#include "ship.h"
+#endif
+
+#define MAX_PIDS 1024
+#define MAX_EXES 64
+
+/* Exit statuses a caller (or a test) can tell apart. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,     /* runtime failure */
+	EXIT_USAGE = 2,    /* bad command line */
+	EXIT_NO_BPF = 3,   /* not root, no BTF, or the kernel refused BPF */
+};
+
+static const char usage_text[] =
+"Usage: tokentap-probe [OPTION]...\n"
+"Measure the LLM API calls of every process on this node through eBPF\n"
+"uprobes on OpenSSL (libssl and executables with their own OpenSSL, such\n"
+"as Node.js), and ship one usage record per call.  Needs root.\n"
+"\n"
+"  --collector URL|off  where records go: unix:/path.sock, http://host:port\n"
+"                       or off (default: unix:/run/tokentap/tokentapd.sock)\n"
+"  --out FILE           also append every record, one JSON object a line\n"
+"  --exe PATH           also attach to this executable (repeatable)\n"
+"  --pid PID            only watch this process (repeatable)\n"
+"  --stats[=SECONDS]    print counters every SECONDS (default 5)\n"
+"  --rescan-ms MS       look for new processes and libraries every MS\n"
+"                       milliseconds (default 1000)\n"
+"  --ringbuf-mb N       ring buffer size in MiB, a power of two (default 32)\n"
+"  -v, --verbose        say what gets attached, and libbpf's messages\n"
+"  -h, --help           this text\n"
+"\n"
+"Runs until SIGINT or SIGTERM, then flushes records and detaches every\n"
+"uprobe.  A process that runs the agent (libtokentap.so) is left to it.\n"
+"Counters of lost or cut bytes are printed at exit; records whose bytes\n"
+"were lost carry error \"truncated\".\n"
+"Exit status: 0 ok, 1 failure, 2 usage, 3 BPF unavailable (not root,\n"
+"no BTF, or the kernel refused the programs).\n";
+
+struct opts {
+	const char *collector;
+	const char *out;
+	const char *exes[MAX_EXES];
+	size_t nexes;
+	int pids[MAX_PIDS];
+	size_t npids;
+	int stats_secs;
+	int rescan_ms;
+	unsigned ringbuf_mb;
+	int verbose;
+};
+
+struct probe {
+	struct opts o;
+	struct sslprobe_bpf *skel;
+	struct ring_buffer *rb;
+	tt_attach *att;
+	tt_conns *conns;
+	tt_procs *procs;
+	tt_cgnames *cgn;
+#ifdef TT_PROBE_HAVE_SHIP
+	tt_shipper *ship;
+#else
+	FILE *out;
+#endif
+	int64_t mono_to_real_ns;
+	uint64_t ev_data, ev_free, ev_bad, ev_agent, records;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int verbose_libbpf;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (level == LIBBPF_DEBUG || (!verbose_libbpf && level == LIBBPF_INFO))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* bpf_ktime_get_ns() is CLOCK_MONOTONIC; records want wall-clock time. */
+static void sync_clocks(struct probe *p)
+{
+	int64_t m1 = clock_ns(CLOCK_MONOTONIC);
+	int64_t r = clock_ns(CLOCK_REALTIME);
+	int64_t m2 = clock_ns(CLOCK_MONOTONIC);
+
+	p->mono_to_real_ns = r - (m1 + (m2 - m1) / 2);
+}
+
+static int64_t now_us(const struct probe *p)
+{
+	return clock_ns(CLOCK_REALTIME) / 1000;
+	(void)p;
+}
+
+#ifndef TT_PROBE_HAVE_SHIP
+/*
+ * Temporary: until the agent's shipper (agent/ship.c) is in the tree the
+ * probe can only append to --out.
+ */
+static void ship_record(struct probe *p, const tt_record *rec)
+{
+	char buf[TT_RECORD_JSON_MAX + 1];
+	int n;
+
+	if (!p->out)
+		return;
+	n = tt_record_to_json(rec, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return;
+	buf[n++] = '\n';
+	fwrite(buf, 1, (size_t)n, p->out);
+	fflush(p->out);
+}
+#else
+static void ship_record(struct probe *p, const tt_record *rec)
+{
+	tt_shipper_submit(p->ship, rec);
+}
+#endif
+
+static void on_record(tt_record *rec, const tt_conn_info *ci, void *user)
+{
+	struct probe *p = user;
+	const tt_proc *pr = tt_procs_get(p->procs, ci->tgid);
+	char cg[256] = "";
+
+	TT_RECORD_SET(rec, source, "ebpf", (size_t)-1);
+	rec->pid = ci->tgid;
+	rec->tid = ci->tid;
+	TT_RECORD_SET(rec, comm, pr->comm, (size_t)-1);
+	TT_RECORD_SET(rec, exe, pr->exe, (size_t)-1);
+	/*
+	 * The cgroup v2 path of the calling task comes from its id; on a
+	 * host whose containers live in v1 hierarchies that is "/" and the
+	 * process's /proc/PID/cgroup says more.
+	 */
+	if (tt_cgnames_lookup(p->cgn, ci->cgroup_id, cg, sizeof(cg)) == 0 &&
+	    strcmp(cg, "/") != 0) {
+		TT_RECORD_SET(rec, cgroup, cg, (size_t)-1);
+		tt_cgroup_path_ids(cg, strlen(cg), rec->container_id,
+				   sizeof(rec->container_id), rec->pod_uid,
+				   sizeof(rec->pod_uid));
+	} else {
+		TT_RECORD_SET(rec, cgroup, pr->cgroup[0] ? pr->cgroup : cg,
+			      (size_t)-1);
+	}
+	if (!rec->container_id[0])
+		TT_RECORD_SET(rec, container_id, pr->container_id, (size_t)-1);
+	if (!rec->pod_uid[0])
+		TT_RECORD_SET(rec, pod_uid, pr->pod_uid, (size_t)-1);
+	p->records++;
+	ship_record(p, rec);
+}
+
+static void skip_tgid(struct probe *p, uint32_t tgid)
+{
+	__u8 one = 1;
+
+	bpf_map__update_elem(p->skel->maps.skip_tgids, &tgid, sizeof(tgid),
+			     &one, sizeof(one), BPF_ANY);
+}
+
+static void on_agent_pid(int pid, void *arg)
+{
+	skip_tgid(arg, (uint32_t)pid);
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct probe *p = ctx;
+	const struct sslprobe_hdr *h = data;
+	const tt_proc *pr;
+	tt_conn_info ci;
+	int64_t ts_us;
+
+	if (size < sizeof(*h) || (h->type == SSLPROBE_EV_DATA &&
+				  h->len > size - sizeof(*h))) {
+		p->ev_bad++;
+		return 0;
+	}
+	ts_us = ((int64_t)h->ts_ns + p->mono_to_real_ns) / 1000;
+	if (h->type == SSLPROBE_EV_FREE) {
+		p->ev_free++;
+		tt_conns_end(p->conns, h->tgid, h->ssl, h->pos, h->aux, ts_us);
+		return 0;
+	}
+	if (h->type != SSLPROBE_EV_DATA) {
+		p->ev_bad++;
+		return 0;
+	}
+	p->ev_data++;
+	pr = tt_procs_get(p->procs, h->tgid);
+	if (pr->agent) {
+		/* counted once: the agent in that process reports it */
+		p->ev_agent++;
+		skip_tgid(p, h->tgid);
+		return 0;
+	}
+	ci.tgid = h->tgid;
+	ci.tid = h->tid;
+	ci.ssl = h->ssl;
+	ci.cgroup_id = h->cgroup_id;
+	tt_conns_data(p->conns, &ci,
+		      h->dir == SSLPROBE_DIR_RECV ? TT_DIR_RECV : TT_DIR_SENT,
+		      h->pos, (const char *)data + sizeof(*h), h->len, ts_us);
+	return 0;
+}
+
+static void read_stats(struct probe *p, __u64 out[SSLPROBE_ST_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals;
+	__u32 i;
+	int c;
+
+	memset(out, 0, sizeof(__u64) * SSLPROBE_ST_MAX);
+	if (ncpu <= 0)
+		return;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return;
+	for (i = 0; i < SSLPROBE_ST_MAX; i++) {
+		if (bpf_map__lookup_elem(p->skel->maps.stats, &i, sizeof(i),
+					 vals, sizeof(*vals) * (size_t)ncpu, 0))
+			continue;
+		for (c = 0; c < ncpu; c++)
+			out[i] += vals[c];
+	}
+	free(vals);
+}
+
+static void print_stats(struct probe *p, const char *what, size_t nfiles)
+{
+	__u64 s[SSLPROBE_ST_MAX];
+	tt_conns_stats cs;
+
+	read_stats(p, s);
+	tt_conns_get_stats(p->conns, &cs);
+	fprintf(stderr,
+		"tokentap-probe: %s: calls=%llu events=%llu bytes=%llu "
+		"dropped_events=%llu dropped_bytes=%llu faults=%llu "
+		"fault_bytes=%llu cut_bytes=%llu busy=%llu busy_bytes=%llu "
+		"frees=%llu free_drops=%llu no_entry=%llu "
+		"conns_live=%zu conns_opened=%llu gaps=%llu records=%llu "
+		"truncated_records=%llu agent_events=%llu files=%zu uprobes_now=%zu\n",
+		what, (unsigned long long)s[SSLPROBE_ST_CALLS],
+		(unsigned long long)s[SSLPROBE_ST_EVENTS],
+		(unsigned long long)s[SSLPROBE_ST_BYTES],
+		(unsigned long long)s[SSLPROBE_ST_DROPS],
+		(unsigned long long)s[SSLPROBE_ST_DROP_BYTES],
+		(unsigned long long)s[SSLPROBE_ST_FAULTS],
+		(unsigned long long)s[SSLPROBE_ST_FAULT_BYTES],
+		(unsigned long long)s[SSLPROBE_ST_CUT_BYTES],
+		(unsigned long long)s[SSLPROBE_ST_BUSY],
+		(unsigned long long)s[SSLPROBE_ST_BUSY_BYTES],
+		(unsigned long long)s[SSLPROBE_ST_FREES],
+		(unsigned long long)s[SSLPROBE_ST_FREE_DROPS],
+		(unsigned long long)s[SSLPROBE_ST_NO_ENTRY],
+		cs.live, (unsigned long long)cs.opened,
+		(unsigned long long)cs.gaps, (unsigned long long)cs.records,
+		(unsigned long long)cs.truncated,
+		(unsigned long long)p->ev_agent, nfiles,
+		tt_attach_links(p->att));
+}
+
+static void on_gone(uint32_t tgid, void *arg)
+{
+	struct probe *p = arg;
+
+	/* exited without SSL_free: what is open ends here */
+	tt_conns_end_tgid(p->conns, tgid, now_us(p));
+	bpf_map__delete_elem(p->skel->maps.skip_tgids, &tgid, sizeof(tgid), 0);
+}
+
+static int parse_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { O_COLLECTOR = 256, O_OUT, O_EXE, O_PID, O_STATS, O_RESCAN,
+	       O_RINGBUF };
+	static const struct option longopts[] = {
+		{ "collector", required_argument, NULL, O_COLLECTOR },
+		{ "out", required_argument, NULL, O_OUT },
+		{ "exe", required_argument, NULL, O_EXE },
+		{ "pid", required_argument, NULL, O_PID },
+		{ "stats", optional_argument, NULL, O_STATS },
+		{ "rescan-ms", required_argument, NULL, O_RESCAN },
+		{ "ringbuf-mb", required_argument, NULL, O_RINGBUF },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long v;
+	int c;
+
+	o->rescan_ms = 1000;
+	o->ringbuf_mb = 32;
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_COLLECTOR:
+			o->collector = optarg;
+			break;
+		case O_OUT:
+			o->out = optarg;
+			break;
+		case O_EXE:
+			if (o->nexes == MAX_EXES) {
+				fprintf(stderr, "tokentap-probe: too many --exe\n");
+				return -1;
+			}
+			o->exes[o->nexes++] = optarg;
+			break;
+		case O_PID:
+			if (parse_int(optarg, 1, 0x7fffffff, &v) < 0 ||
+			    o->npids == MAX_PIDS) {
+				fprintf(stderr, "tokentap-probe: bad --pid '%s'\n",
+					optarg);
+				return -1;
+			}
+			o->pids[o->npids++] = (int)v;
+			break;
+		case O_STATS:
+			o->stats_secs = 5;
+			if (optarg && parse_int(optarg, 1, 86400, &v) == 0)
+				o->stats_secs = (int)v;
+			else if (optarg) {
+				fprintf(stderr, "tokentap-probe: bad --stats '%s'\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case O_RESCAN:
+			if (parse_int(optarg, 50, 3600000, &v) < 0) {
+				fprintf(stderr, "tokentap-probe: bad --rescan-ms '%s'\n",
+					optarg);
+				return -1;
+			}
+			o->rescan_ms = (int)v;
+			break;
+		case O_RINGBUF:
+			if (parse_int(optarg, 1, 1024, &v) < 0 || (v & (v - 1))) {
+				fprintf(stderr, "tokentap-probe: --ringbuf-mb wants a "
+					"power of two from 1 to 1024\n");
+				return -1;
+			}
+			o->ringbuf_mb = (unsigned)v;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(EXIT_OK);
+		default:
+			fputs("Try 'tokentap-probe --help'.\n", stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tokentap-probe: unexpected argument '%s'\n",
+			argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_sinks(struct probe *p)
+{
+#ifdef TT_PROBE_HAVE_SHIP
+	tt_ship_config sc = {
+		.collector = p->o.collector,
+		.out_path = p->o.out,
+	};
+
+	p->ship = tt_shipper_new(&sc);
+	if (!p->ship) {
+		fprintf(stderr, "tokentap-probe: cannot start the shipper\n");
+		return -1;
+	}
+#else
+	if (p->o.collector && strcmp(p->o.collector, "off") != 0)
+		fprintf(stderr, "tokentap-probe: warning: this build has no "
+			"collector client yet; records go to --out only\n");
+	if (p->o.out) {
+		p->out = fopen(p->o.out, "ae");
+		if (!p->out) {
+			fprintf(stderr, "tokentap-probe: %s: %s\n", p->o.out,
+				strerror(errno));
+			return -1;
+		}
+	}
+#endif
+	return 0;
+}
+
+static void close_sinks(struct probe *p)
+{
+#ifdef TT_PROBE_HAVE_SHIP
+	if (p->ship) {
+		tt_shipper_flush(p->ship, 5000);
+		tt_shipper_free(p->ship);
+		p->ship = NULL;
+	}
+#else
+	if (p->out)
+		fclose(p->out);
+	p->out = NULL;
+#endif
+}
+
+static int preflight(void)
+{
+	struct stat st;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "tokentap-probe: must run as root (it loads "
+			"eBPF programs and places uprobes)\n");
+		return -1;
+	}
+	if (stat("/sys/kernel/btf/vmlinux", &st) < 0) {
+		fprintf(stderr, "tokentap-probe: this kernel has no BTF "
+			"(/sys/kernel/btf/vmlinux is missing; it needs "
+			"CONFIG_DEBUG_INFO_BTF=y)\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct probe p = { 0 };
+	struct sigaction sa = { 0 };
+	int64_t next_scan, next_stats = 0, t;
+	int err, ret = EXIT_FAIL, ncpu;
+	__u32 self = (__u32)getpid();
+	size_t i, nfiles = 0;
+
+	if (parse_args(argc, argv, &p.o) < 0)
+		return EXIT_USAGE;
+	if (preflight() < 0)
+		return EXIT_NO_BPF;
+	verbose_libbpf = p.o.verbose;
+	libbpf_set_print(libbpf_print);
+
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	p.skel = sslprobe_bpf__open();
+	if (!p.skel) {
+		fprintf(stderr, "tokentap-probe: cannot open the BPF object: %s\n",
+			strerror(errno));
+		ret = EXIT_NO_BPF;
+		goto cleanup;
+	}
+	p.skel->rodata->filter_tgids = p.o.npids > 0;
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0 ||
+	    bpf_map__set_max_entries(p.skel->maps.scratch, (__u32)ncpu) ||
+	    bpf_map__set_max_entries(p.skel->maps.events,
+				     p.o.ringbuf_mb << 20)) {
+		fprintf(stderr, "tokentap-probe: cannot size the BPF maps\n");
+		goto cleanup;
+	}
+	err = sslprobe_bpf__load(p.skel);
+	if (err) {
+		fprintf(stderr, "tokentap-probe: the kernel refused the BPF "
+			"programs: %s%s\n", strerror(-err),
+			p.o.verbose ? "" : " (run with -v for the verifier log)");
+		ret = EXIT_NO_BPF;
+		goto cleanup;
+	}
+	for (i = 0; i < p.o.npids; i++) {
+		__u32 pid = (__u32)p.o.pids[i];
+		__u8 one = 1;
+
+		bpf_map__update_elem(p.skel->maps.only_tgids, &pid, sizeof(pid),
+				     &one, sizeof(one), BPF_ANY);
+	}
+	/* our own shipping (https collector) is not an LLM call to measure */
+	skip_tgid(&p, self);
+
+	p.conns = tt_conns_new(on_record, &p, 0, NULL);
+	p.procs = tt_procs_new(0);
+	p.cgn = tt_cgnames_new(NULL); /* NULL without cgroup2: fine */
+	p.att = tt_attach_new(p.skel, p.o.verbose);
+	if (!p.conns || !p.procs || !p.att) {
+		fprintf(stderr, "tokentap-probe: out of memory\n");
+		goto cleanup;
+	}
+	if (open_sinks(&p) < 0)
+		goto cleanup;
+	sync_clocks(&p);
+	p.rb = ring_buffer__new(bpf_map__fd(p.skel->maps.events), handle_event,
+				&p, NULL);
+	if (!p.rb) {
+		fprintf(stderr, "tokentap-probe: cannot open the ring buffer: %s\n",
+			strerror(errno));
+		goto cleanup;
+	}
+
+	for (i = 0; i < p.o.nexes; i++) {
+		err = tt_attach_file(p.att, p.o.exes[i], p.o.exes[i]);
+		if (err < 0) {
+			fprintf(stderr, "tokentap-probe: --exe %s: %s\n",
+				p.o.exes[i], tt_strerror(err));
+			goto cleanup;
+		}
+		if (err == 0 && p.o.verbose)
+			fprintf(stderr, "tokentap-probe: --exe %s: already "
+				"attached or no SSL_write/SSL_read in it\n",
+				p.o.exes[i]);
+	}
+	if (!p.o.npids)
+		tt_attach_libdirs(p.att);
+	tt_attach_scan(p.att, p.o.pids, p.o.npids, on_agent_pid, &p);
+	fprintf(stderr, "tokentap-probe: ready: %zu files, %zu uprobes\n",
+		tt_attach_files(p.att), tt_attach_links(p.att));
+
+	t = clock_ns(CLOCK_MONOTONIC) / 1000000;
+	next_scan = t + p.o.rescan_ms;
+	if (p.o.stats_secs)
+		next_stats = t + p.o.stats_secs * 1000;
+	while (!stop) {
+		err = ring_buffer__poll(p.rb, 100);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "tokentap-probe: polling the ring buffer: "
+				"%s\n", strerror(-err));
+			break;
+		}
+		t = clock_ns(CLOCK_MONOTONIC) / 1000000;
+		if (t >= next_scan) {
+			sync_clocks(&p);
+			tt_attach_scan(p.att, p.o.pids, p.o.npids, on_agent_pid,
+				       &p);
+			tt_procs_sweep(p.procs, on_gone, &p);
+			next_scan = t + p.o.rescan_ms;
+		}
+		if (next_stats && t >= next_stats) {
+			print_stats(&p, "stats", tt_attach_files(p.att));
+			next_stats = t + p.o.stats_secs * 1000;
+		}
+	}
+	/* what is already in the ring belongs to calls that happened */
+	ring_buffer__consume(p.rb);
+	ret = EXIT_OK;
+
+cleanup:
+	if (p.att)
+		nfiles = tt_attach_files(p.att);
+	tt_attach_free(p.att);     /* no more events from here on */
+	p.att = NULL;
+	if (p.rb)
+		ring_buffer__consume(p.rb);
+	tt_conns_end_all(p.conns, now_us(&p)); /* pending records out */
+	if (p.skel && p.rb && p.conns)
+		print_stats(&p, "exit", nfiles);
+	tt_conns_free(p.conns, now_us(&p));
+	p.conns = NULL;
+	close_sinks(&p);
+	ring_buffer__free(p.rb);
+	tt_cgnames_free(p.cgn);
+	tt_procs_free(p.procs);
+	sslprobe_bpf__destroy(p.skel);
+	return ret;
+}

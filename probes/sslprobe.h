@@ -1,0 +1,66 @@
+/*
+ * sslprobe.h - what the uprobes on SSL_read/SSL_write tell the loader.
+ *
+ * Plain data shared by sslprobe.bpf.c and the loader; no includes, so the
+ * including file provides __u8..__u64 (vmlinux.h or <linux/types.h>).
+ *
+ * A call that moved more than SSLPROBE_CHUNK bytes arrives as several DATA
+ * events.  Each carries the stream offset of its first byte within its
+ * direction of its connection (tgid, ssl), so the loader sees any gap: a
+ * dropped or cut event never goes unnoticed.
+ */
+#ifndef TOKENTAP_SSLPROBE_H
+#define TOKENTAP_SSLPROBE_H
+
+#define SSLPROBE_CHUNK 32768       /* data bytes in one event at most */
+#define SSLPROBE_MAX_CHUNKS 1024   /* events per call: 32 MiB, then cut */
+
+enum sslprobe_type {
+	SSLPROBE_EV_DATA = 1, /* bytes of one SSL_read/SSL_write */
+	SSLPROBE_EV_FREE = 2, /* SSL_free: the connection ended */
+};
+
+enum sslprobe_dir {
+	SSLPROBE_DIR_SENT = 0, /* SSL_write*: the process sent these bytes */
+	SSLPROBE_DIR_RECV = 1, /* SSL_read*: the process received them */
+};
+
+struct sslprobe_hdr {
+	__u64 ts_ns;     /* bpf_ktime_get_ns() at the call's return */
+	__u64 ssl;       /* the SSL pointer: with tgid, the connection */
+	__u64 cgroup_id; /* cgroup v2 id of the calling task */
+	__u64 pos;       /* DATA: stream offset of data[0]; FREE: sent total */
+	__u64 aux;       /* DATA: bytes the whole call moved; FREE: recv total */
+	__u32 tgid;
+	__u32 tid;
+	__u32 len;       /* DATA: bytes in data[] */
+	__u8 type;       /* enum sslprobe_type */
+	__u8 dir;        /* enum sslprobe_dir */
+	__u8 _pad[2];
+};
+
+/* Only hdr plus len bytes of data are in the ring: never a fixed size. */
+struct sslprobe_event {
+	struct sslprobe_hdr hdr;
+	__u8 data[SSLPROBE_CHUNK];
+};
+
+/* Counters in the per-CPU "stats" map; every loss has one. */
+enum sslprobe_stat {
+	SSLPROBE_ST_CALLS,       /* calls that moved bytes */
+	SSLPROBE_ST_EVENTS,      /* DATA events delivered to the ring */
+	SSLPROBE_ST_BYTES,       /* data bytes delivered */
+	SSLPROBE_ST_DROPS,       /* events the full ring refused */
+	SSLPROBE_ST_DROP_BYTES,  /* their data bytes */
+	SSLPROBE_ST_FAULTS,      /* chunks whose user memory could not be read */
+	SSLPROBE_ST_FAULT_BYTES,
+	SSLPROBE_ST_CUT_BYTES,   /* bytes of calls beyond SSLPROBE_MAX_CHUNKS */
+	SSLPROBE_ST_BUSY,        /* chunks lost to a busy per-CPU scratch */
+	SSLPROBE_ST_BUSY_BYTES,
+	SSLPROBE_ST_FREES,       /* SSL_free events delivered */
+	SSLPROBE_ST_FREE_DROPS,  /* SSL_free events lost */
+	SSLPROBE_ST_NO_ENTRY,    /* a return without its saved entry */
+	SSLPROBE_ST_MAX,
+};
+
+#endif
