@@ -286,7 +286,9 @@ void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 		err = "truncated";
 	if (!err && (ex->body_failed || (ex->body && tt_body_decode_error(ex->body))))
 		err = "decode_error";
-	if (!err && ex->usage.provider_error)
+	/* An error inside a 2xx response (a stream that failed midway);
+	 * a 4xx or 5xx already says so in its status. */
+	if (!err && ex->usage.provider_error && ex->status >= 200 && ex->status < 300)
 		err = "provider_error";
 	TT_RECORD_SET(r, error, err, (size_t)-1);
 	TT_RECORD_SET(r, side, ex->server_side ? "server" : "client", (size_t)-1);

@@ -3,16 +3,17 @@
 
 #include "sse.h"
 
-static void dispatch(tt_sse *s, int incomplete)
+static void dispatch(tt_sse *s)
 {
 	if (s->data.len || s->data.truncated) {
 		size_t len = s->data.len;
 		/* The algorithm strips the one LF that follows the last line. */
 		if (len && s->data.data[len - 1] == '\n')
 			len--;
+		/* Only a cap makes an event truncated; one cut by the end
+		 * of input is whole JSON or not, as the parser will tell. */
 		s->fn(s->user, s->event, s->data.data ? s->data.data : "", len,
-		      s->truncated || s->data.truncated || s->data.oom ||
-			      incomplete);
+		      s->truncated || s->data.truncated || s->data.oom);
 	}
 	tt_buf_reset(&s->data);
 	s->event[0] = '\0';
@@ -26,7 +27,7 @@ static void on_line(void *user, const char *line, size_t len, int truncated)
 	size_t name_len, value_len;
 
 	if (len == 0 && !truncated) {
-		dispatch(s, 0);
+		dispatch(s);
 		return;
 	}
 	if (truncated)
@@ -77,7 +78,7 @@ void tt_sse_feed(tt_sse *s, const char *p, size_t n)
 void tt_sse_end(tt_sse *s)
 {
 	tt_lines_end(&s->lines);
-	dispatch(s, 1);
+	dispatch(s);
 }
 
 void tt_sse_free(tt_sse *s)

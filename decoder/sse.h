@@ -10,7 +10,8 @@
  *
  * One deviation, on purpose: at end of input the spec discards an event
  * that lacks its closing blank line.  A stream cut right after its usage
- * chunk would then lose the usage, so we dispatch it, marked incomplete.
+ * chunk would then lose the usage, so we dispatch it; whether it is whole
+ * is for the JSON parser to tell.
  */
 #ifndef TOKENTAP_SSE_H
 #define TOKENTAP_SSE_H
