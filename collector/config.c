@@ -1,0 +1,210 @@
+/* config.c - tokentapd's configuration, see config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokentap/error.h"
+
+int tt_config_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	*out = NULL;
+	if (!f)
+		return TT_EIO;
+	for (;;) {
+		size_t got;
+
+		if (cap - n < 65536) {
+			size_t ncap = cap ? cap * 2 : 65536 * 2;
+			char *nb;
+
+			if (ncap > max + 1)
+				ncap = max + 1;
+			if (ncap <= n) {
+				rc = TT_ETRUNCATED;
+				goto out;
+			}
+			nb = realloc(buf, ncap + 1);
+			if (!nb) {
+				rc = TT_ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (n > max) {
+			rc = TT_ETRUNCATED;
+			goto out;
+		}
+		if (got == 0) {
+			if (ferror(f))
+				rc = TT_EIO;
+			break;
+		}
+	}
+out:
+	fclose(f);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	if (!buf && !(buf = malloc(1)))
+		return TT_ENOMEM;
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int add_builtin(tt_prices *prices, char *err, size_t errlen)
+{
+	size_t len;
+	const char *text = tt_prices_builtin_json(&len);
+	cJSON *root = cJSON_ParseWithLength(text, len);
+	int rc;
+
+	if (!root) {
+		snprintf(err, errlen, "built-in prices: not valid JSON");
+		return TT_EINVAL;
+	}
+	rc = tt_prices_add_json(prices, root, 0, "built-in prices", err, errlen);
+	cJSON_Delete(root);
+	return rc;
+}
+
+static int add_file(tt_prices *prices, const char *file, const char *base_dir, char *err,
+		    size_t errlen)
+{
+	char path[4096];
+	char *text = NULL;
+	size_t len;
+	cJSON *root = NULL;
+	int rc;
+
+	if (file[0] == '/' || !base_dir || !base_dir[0])
+		snprintf(path, sizeof(path), "%s", file);
+	else
+		snprintf(path, sizeof(path), "%s/%s", base_dir, file);
+	rc = tt_config_read_file(path, TT_CONFIG_MAX, &text, &len);
+	if (rc) {
+		snprintf(err, errlen, "prices_file: cannot read %s: %s", path,
+			 rc == TT_ETRUNCATED ? "larger than 64 MiB" : strerror(errno));
+		return rc == TT_ENOMEM ? rc : TT_EIO;
+	}
+	root = cJSON_ParseWithLength(text, len);
+	if (!root) {
+		snprintf(err, errlen, "prices_file: %s is not valid JSON", path);
+		rc = TT_EINVAL;
+		goto out;
+	}
+	rc = tt_prices_add_json(prices, root, 1, "prices_file", err, errlen);
+out:
+	cJSON_Delete(root);
+	free(text);
+	return rc;
+}
+
+int tt_config_apply(tt_prices *prices, const char *text, size_t len, const char *base_dir,
+		    char *err, size_t errlen)
+{
+	static const char *const later[] = {"budgets", "detectors", "alerts", NULL};
+	cJSON *root = NULL;
+	const cJSON *it, *replace = NULL, *file = NULL, *inline_prices = NULL;
+	int rc = 0;
+
+	err[0] = '\0';
+	if (text) {
+		root = cJSON_ParseWithLength(text, len);
+		if (!root) {
+			snprintf(err, errlen, "config: not valid JSON");
+			return TT_EINVAL;
+		}
+		if (!cJSON_IsObject(root)) {
+			snprintf(err, errlen, "config: expected a JSON object");
+			rc = TT_EINVAL;
+			goto out;
+		}
+		cJSON_ArrayForEach(it, root) {
+			const char *k = it->string;
+
+			if (strcmp(k, "prices_replace") == 0) {
+				if (!cJSON_IsBool(it)) {
+					snprintf(err, errlen, "prices_replace: expected true or false");
+					rc = TT_EINVAL;
+					goto out;
+				}
+				replace = it;
+			} else if (strcmp(k, "prices_file") == 0) {
+				if (!cJSON_IsString(it) || !it->valuestring[0] ||
+				    strlen(it->valuestring) > 4000) {
+					snprintf(err, errlen, "prices_file: expected a file path");
+					rc = TT_EINVAL;
+					goto out;
+				}
+				file = it;
+			} else if (strcmp(k, "prices") == 0) {
+				inline_prices = it;
+			} else {
+				int is_later = 0;
+
+				for (const char *const *l = later; *l; l++)
+					is_later |= strcmp(*l, k) == 0;
+				snprintf(err, errlen, "%.200s: %s", k,
+					 is_later ? "not supported by this version of tokentapd"
+						  : "unknown key (known: prices, prices_file, "
+						    "prices_replace)");
+				rc = TT_EINVAL;
+				goto out;
+			}
+		}
+	}
+	if (!(replace && cJSON_IsTrue(replace)) && (rc = add_builtin(prices, err, errlen)))
+		goto out;
+	if (file && (rc = add_file(prices, file->valuestring, base_dir, err, errlen)))
+		goto out;
+	if (inline_prices && (rc = tt_prices_add_json(prices, inline_prices, 1, "prices", err,
+						      errlen)))
+		goto out;
+	tt_prices_finish(prices);
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+int tt_config_load(tt_prices *prices, const char *path, char *err, size_t errlen)
+{
+	char *text = NULL, *dir = NULL, *slash;
+	size_t len;
+	int rc;
+
+	rc = tt_config_read_file(path, TT_CONFIG_MAX, &text, &len);
+	if (rc) {
+		snprintf(err, errlen, "config: cannot read %s: %s", path,
+			 rc == TT_ETRUNCATED ? "larger than 64 MiB" : strerror(errno));
+		return rc == TT_ENOMEM ? rc : TT_EIO;
+	}
+	dir = strdup(path);
+	if (!dir) {
+		rc = TT_ENOMEM;
+		goto out;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		dir[0] = '\0';
+	rc = tt_config_apply(prices, text, len, slash ? (dir[0] ? dir : "/") : NULL, err, errlen);
+out:
+	free(dir);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,683 @@
+/* server.c - tokentapd's HTTP API, see server.h. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "batch.h"
+#include "metrics.h"
+#include "tokentap/error.h"
+#include "usage.h"
+
+#define BODY_MAX_DEFAULT (16u << 20)
+
+struct listener {
+	struct tt_server *srv;
+	struct MHD_Daemon *mhd;
+	int fd;
+	int tcp;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];  /* unix socket, or "" */
+};
+
+struct tt_server {
+	struct tt_server_opts opts;
+	struct listener l[TT_SERVER_MAX_LISTEN];
+	size_t nl;
+	struct tt_metrics_counters cnt;  /* updated with __atomic builtins */
+};
+
+enum route { R_NONE, R_RECORDS, R_USAGE, R_VERDICT, R_METRICS, R_HEALTHZ };
+
+struct req {
+	enum route route;
+	int too_large;
+	size_t body_len;
+	int64_t start_us;
+	tt_batch batch;
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void count(int64_t *c, int64_t n)
+{
+	__atomic_add_fetch(c, n, __ATOMIC_RELAXED);
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, tt_buf *b,
+				const char *type)
+{
+	size_t len;
+	char *data = tt_buf_take(b, &len);
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (!data)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "");
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, tt_buf *b)
+{
+	return send_buf(conn, status, b, "application/json");
+}
+
+/* {"error": "<msg>"} */
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+	tt_buf b;
+
+	tt_buf_init(&b, 4096);
+	if (tt_buf_adds(&b, "{\"error\":\"") || tt_buf_json_str(&b, msg, strlen(msg)) ||
+	    tt_buf_adds(&b, "\"}\n")) {
+		tt_buf_free(&b);
+		return MHD_NO;
+	}
+	return send_json(conn, status, &b);
+}
+
+static enum MHD_Result send_405(struct MHD_Connection *conn, const char *allow)
+{
+	tt_buf b;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char msg[128];
+	size_t len;
+	char *data;
+
+	snprintf(msg, sizeof(msg), "{\"error\":\"method not allowed; use %s\"}\n", allow);
+	tt_buf_init(&b, sizeof(msg));
+	if (tt_buf_adds(&b, msg))
+		return MHD_NO;
+	data = tt_buf_take(&b, &len);
+	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Constant-time comparison: the token must not leak through timing. */
+static int token_ok(const struct tt_server *srv, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *tok = srv->opts.token;
+	size_t tl = strlen(tok), hl;
+	unsigned char diff = 0;
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	hl = strlen(h);
+	for (size_t i = 0; i < tl; i++)
+		diff |= (unsigned char)(tok[i] ^ (i < hl ? h[i] : 0));
+	return diff == 0 && hl == tl;
+}
+
+static enum MHD_Result answer_records(struct tt_server *srv, struct MHD_Connection *conn,
+				      struct req *r)
+{
+	tt_batch *b = &r->batch;
+	int64_t accepted = 0, dups = 0, t = now_us();
+	unsigned status = MHD_HTTP_OK;
+	tt_buf out;
+	int rc;
+
+	if (r->too_large) {
+		char msg[128];
+
+		count(&srv->cnt.bad_requests, 1);
+		snprintf(msg, sizeof(msg), "body larger than %zu bytes; send smaller batches",
+			 srv->opts.body_max);
+		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+	}
+	if (tt_batch_finish(b) == TT_ENOMEM) {
+		count(&srv->cnt.failed, 1);
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "out of memory; nothing stored; retry with a smaller batch");
+	}
+	if (tt_batch_seen(b) == 0 && !b->fatal[0] && b->mode == 0) {
+		count(&srv->cnt.bad_requests, 1);
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "empty body: expected JSON Lines or a JSON array of records");
+	}
+	for (size_t i = 0; i < b->nrecs; i++)
+		tt_prices_apply(srv->opts.prices, &b->recs[i], &b->arena);
+	rc = tt_store_insert(srv->opts.store, b->recs, b->nrecs, &b->arena, t, &accepted, &dups);
+	if (rc) {
+		count(&srv->cnt.failed, 1);
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "database write failed; nothing of this request was stored; retry");
+	}
+	count(&srv->cnt.accepted, accepted);
+	count(&srv->cnt.duplicates, dups);
+	count(&srv->cnt.rejected, (int64_t)b->nrejected);
+
+	tt_buf_init(&out, 64 * 1024);
+	rc = tt_buf_printf(&out, "{\"accepted\":%lld,\"duplicates\":%lld", (long long)accepted,
+			   (long long)dups);
+	if (!rc && (b->nrejected || b->fatal[0])) {
+		char msg[256];
+
+		status = b->fatal[0] ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_UNPROCESSABLE_CONTENT;
+		rc = tt_buf_printf(&out, ",\"rejected_count\":%zu,\"rejected\":[", b->nrejected);
+		for (size_t i = 0; i < b->nrejects && !rc; i++) {
+			const struct tt_batch_reject *x = &b->rejects[i];
+
+			rc = tt_buf_printf(&out, "%s{\"line\":%u", i ? "," : "", x->line);
+			if (!rc && x->index >= 0)
+				rc = tt_buf_printf(&out, ",\"index\":%lld", (long long)x->index);
+			if (!rc)
+				rc = tt_buf_adds(&out, ",\"error\":\"");
+			if (!rc)
+				rc = tt_buf_json_str(&out, x->error, strlen(x->error));
+			if (!rc)
+				rc = tt_buf_adds(&out, "\"}");
+		}
+		if (b->fatal[0])
+			snprintf(msg, sizeof(msg), "%s; %zu record(s) before it were kept, "
+				 "%zu rejected", b->fatal, b->nrecs, b->nrejected);
+		else
+			snprintf(msg, sizeof(msg), "%zu of %zu record(s) rejected (see \"rejected\"); "
+				 "the others are stored", b->nrejected, tt_batch_seen(b));
+		if (!rc)
+			rc = tt_buf_adds(&out, "],\"error\":\"");
+		if (!rc)
+			rc = tt_buf_json_str(&out, msg, strlen(msg));
+		if (!rc)
+			rc = tt_buf_adds(&out, "\"");
+	}
+	if (!rc)
+		rc = tt_buf_adds(&out, "}\n");
+	if (rc) {
+		tt_buf_free(&out);
+		return MHD_NO;
+	}
+	count(status == MHD_HTTP_OK ? &srv->cnt.requests : &srv->cnt.bad_requests, 1);
+	return send_json(conn, status, &out);
+}
+
+static enum MHD_Result answer_usage(struct tt_server *srv, struct MHD_Connection *conn)
+{
+	struct tt_usage_query q = {.since_us = INT64_MIN, .until_us = INT64_MAX};
+	const char *since, *until;
+	int64_t now = now_us();
+	char err[256];
+	tt_buf out;
+	int rc;
+
+	q.by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
+	if (!q.by || !tt_usage_column(q.by))
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "by: expected one of " TT_USAGE_BY_LIST);
+	since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+	until = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "until");
+	if (since && since[0] && tt_usage_parse_time(since, now, &q.since_us))
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "since: expected RFC 3339, YYYY-MM-DD, epoch seconds or an age "
+				  "like 24h / 7d");
+	if (until && until[0] && tt_usage_parse_time(until, now, &q.until_us))
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "until: expected RFC 3339, YYYY-MM-DD, epoch seconds or an age "
+				  "like 24h / 7d");
+	tt_buf_init(&out, 64u << 20);
+	rc = tt_usage_json(srv->opts.store, &q, &out, err, sizeof(err));
+	if (rc) {
+		tt_buf_free(&out);
+		return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+	}
+	tt_buf_adds(&out, "\n");
+	return send_json(conn, MHD_HTTP_OK, &out);
+}
+
+static enum MHD_Result answer_verdict(struct MHD_Connection *conn)
+{
+	static const char *const keys[] = {"task", "tenant", "feature"};
+	tt_buf out;
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, keys[i]);
+		char msg[64];
+
+		if (v && strlen(v) > 127) {
+			snprintf(msg, sizeof(msg), "%s: longer than 127 bytes", keys[i]);
+			return send_error(conn, MHD_HTTP_BAD_REQUEST, msg);
+		}
+	}
+	/* No budgets yet (issue #6): every task is allowed. */
+	tt_buf_init(&out, 256);
+	if (tt_buf_adds(&out, "{\"allow\":true,\"reason\":null}\n"))
+		return MHD_NO;
+	return send_json(conn, MHD_HTTP_OK, &out);
+}
+
+static enum MHD_Result answer_get(struct tt_server *srv, struct MHD_Connection *conn,
+				  enum route route)
+{
+	tt_buf out;
+
+	switch (route) {
+	case R_USAGE:
+		return answer_usage(srv, conn);
+	case R_VERDICT:
+		return answer_verdict(conn);
+	case R_METRICS:
+		tt_buf_init(&out, 256u << 20);
+		if (tt_metrics_render(srv->opts.store, &srv->cnt, &out)) {
+			tt_buf_free(&out);
+			return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					  "metrics: database read failed");
+		}
+		return send_buf(conn, MHD_HTTP_OK, &out, "text/plain; version=0.0.4; charset=utf-8");
+	case R_HEALTHZ:
+		tt_buf_init(&out, 256);
+		if (tt_buf_printf(&out, "{\"status\":\"ok\",\"records\":%lld}\n",
+				  (long long)tt_store_count(srv->opts.store)))
+			return MHD_NO;
+		return send_json(conn, MHD_HTTP_OK, &out);
+	default:
+		return send_error(conn, MHD_HTTP_NOT_FOUND, "not found");
+	}
+}
+
+static enum route route_of(const char *url)
+{
+	if (strcmp(url, "/v1/records") == 0)
+		return R_RECORDS;
+	if (strcmp(url, "/v1/usage") == 0)
+		return R_USAGE;
+	if (strcmp(url, "/v1/verdict") == 0)
+		return R_VERDICT;
+	if (strcmp(url, "/metrics") == 0)
+		return R_METRICS;
+	if (strcmp(url, "/healthz") == 0)
+		return R_HEALTHZ;
+	return R_NONE;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
+			       const char *method, const char *version, const char *upload_data,
+			       size_t *upload_data_size, void **con_cls)
+{
+	struct listener *l = cls;
+	struct tt_server *srv = l->srv;
+	struct req *r = *con_cls;
+	enum route route;
+
+	if (!r) {
+		const char *cl;
+		int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+		int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+			     strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+
+		/* First call: headers only.  Answers given here skip the body. */
+		route = route_of(url);
+		if (route == R_NONE)
+			return send_error(conn, MHD_HTTP_NOT_FOUND,
+					  "not found; the API is POST /v1/records, GET /v1/usage, "
+					  "/v1/verdict, /metrics, /healthz");
+		if (route == R_RECORDS && !is_post)
+			return send_405(conn, "POST");
+		if (route != R_RECORDS && !is_get)
+			return send_405(conn, "GET, HEAD");
+		if (l->tcp && srv->opts.token && route != R_HEALTHZ && !token_ok(srv, conn))
+			return send_error(conn, MHD_HTTP_UNAUTHORIZED,
+					  "missing or wrong bearer token");
+		if (route != R_RECORDS)
+			return answer_get(srv, conn, route);
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl) {
+			char *end;
+			unsigned long long n;
+
+			errno = 0;
+			n = strtoull(cl, &end, 10);
+			if (!errno && *end == '\0' && n > srv->opts.body_max) {
+				char msg[128];
+
+				count(&srv->cnt.bad_requests, 1);
+				snprintf(msg, sizeof(msg),
+					 "body larger than %zu bytes; send smaller batches",
+					 srv->opts.body_max);
+				return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+			}
+		}
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->route = route;
+		r->start_us = mono_us();
+		tt_batch_init(&r->batch, srv->opts.body_max);
+		*con_cls = r;
+		return MHD_YES;
+	}
+
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		/* MHD's timeout is per idle period: bound the whole body too (slowloris). */
+		if (mono_us() - r->start_us > (int64_t)srv->opts.timeout_s * 4 * 1000000)
+			return MHD_NO;
+		if (r->too_large)
+			return MHD_YES;
+		if (n > srv->opts.body_max - r->body_len) {
+			r->too_large = 1;  /* read and drop the rest, then answer 413 */
+			tt_batch_free(&r->batch);
+			tt_batch_init(&r->batch, 0);
+			return MHD_YES;
+		}
+		r->body_len += n;
+		tt_batch_feed(&r->batch, upload_data, n);
+		return MHD_YES;
+	}
+	return answer_records(srv, conn, r);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+
+	if (!r)
+		return;
+	tt_batch_free(&r->batch);
+	free(r);
+	*con_cls = NULL;
+}
+
+int tt_server_parse_http(const char *url, char *host, size_t hostcap, int *port)
+{
+	const char *p, *colon;
+	char *end;
+	long v;
+	size_t hl;
+
+	if (strncmp(url, "http://", 7) != 0)
+		return TT_EINVAL;
+	p = url + 7;
+	if (*p == '[') {
+		const char *rb = strchr(p, ']');
+
+		if (!rb || rb[1] != ':')
+			return TT_EINVAL;
+		hl = (size_t)(rb - p - 1);
+		p++;
+		colon = rb + 1;
+	} else {
+		colon = strrchr(p, ':');
+		if (!colon)
+			return TT_EINVAL;
+		hl = (size_t)(colon - p);
+	}
+	if (hl == 0 || hl >= hostcap)
+		return TT_EINVAL;
+	memcpy(host, p, hl);
+	host[hl] = '\0';
+	errno = 0;
+	v = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || (*end != '\0' && strcmp(end, "/") != 0) || v < 0 ||
+	    v > 65535)
+		return TT_EINVAL;
+	*port = (int)v;
+	return 0;
+}
+
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return 0;
+}
+
+static int bind_tcp(struct listener *l, const char *spec, int allow_remote, char *err,
+		    size_t errlen)
+{
+	struct addrinfo hints = {0}, *ai = NULL;
+	char host[256], portstr[8], shown[300];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int port, fd = -1, one = 1, rc;
+
+	if (tt_server_parse_http(spec, host, sizeof(host), &port)) {
+		snprintf(err, errlen, "--listen %s: expected http://HOST:PORT (e.g. http://127.0.0.1:8377)",
+			 spec);
+		return TT_EINVAL;
+	}
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	else
+		hints.ai_flags |= AI_NUMERICHOST;  /* no DNS: a name could point anywhere */
+	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc) {
+		snprintf(err, errlen, "--listen %s: %s (use an IP address)", spec, gai_strerror(rc));
+		return TT_EINVAL;
+	}
+	if (!allow_remote && !is_loopback(ai->ai_addr)) {
+		snprintf(err, errlen,
+			 "--listen %s: not a loopback address; add --allow-remote to listen there "
+			 "(and consider --token-file)", spec);
+		freeaddrinfo(ai);
+		return TT_EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto syserr;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl))
+		goto syserr;
+	port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	if (ai->ai_family == AF_INET6)
+		snprintf(shown, sizeof(shown), "http://[%s]:%d", host, port);
+	else
+		snprintf(shown, sizeof(shown), "http://%s:%d", host, port);
+	freeaddrinfo(ai);
+	l->fd = fd;
+	l->tcp = 1;
+	if (!l->srv->opts.quiet)
+		printf("tokentapd: listening on %s\n", shown);
+	return 0;
+syserr:
+	snprintf(err, errlen, "--listen %s: %s", spec, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return TT_EIO;
+}
+
+static int bind_unix(struct listener *l, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	char dir[sizeof(sa.sun_path)], *slash;
+	int fd;
+	mode_t old;
+
+	if (!path[0] || strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "--listen unix:%s: path empty or longer than %zu bytes", path,
+			 sizeof(sa.sun_path) - 1);
+		return TT_EINVAL;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST) {
+			snprintf(err, errlen, "--listen unix:%s: cannot create %s: %s", path, dir,
+				 strerror(errno));
+			return TT_EIO;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto syserr;
+	if (lstat(path, &st) == 0) {
+		/* A socket left by a dead daemon is removed; a live one is not ours. */
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "--listen unix:%s: exists and is not a socket", path);
+			close(fd);
+			return TT_EINVAL;
+		}
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			snprintf(err, errlen, "--listen unix:%s: another daemon is listening there",
+				 path);
+			close(fd);
+			return TT_EINVAL;
+		}
+		close(fd);
+		unlink(path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			goto syserr;
+	}
+	/* Owner and group may write records; nobody else (0660). */
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		umask(old);
+		goto syserr;
+	}
+	umask(old);
+	chmod(path, 0660);
+	if (listen(fd, 128))
+		goto syserr;
+	l->fd = fd;
+	l->tcp = 0;
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	if (!l->srv->opts.quiet)
+		printf("tokentapd: listening on unix:%s\n", path);
+	return 0;
+syserr:
+	snprintf(err, errlen, "--listen unix:%s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return TT_EIO;
+}
+
+int tt_server_start(const struct tt_server_opts *opts, tt_server **out, char *err, size_t errlen)
+{
+	tt_server *srv = calloc(1, sizeof(*srv));
+	int rc = 0;
+
+	*out = NULL;
+	if (!srv)
+		return TT_ENOMEM;
+	srv->opts = *opts;
+	if (!srv->opts.body_max)
+		srv->opts.body_max = BODY_MAX_DEFAULT;
+	if (!srv->opts.timeout_s)
+		srv->opts.timeout_s = 10;
+	for (size_t i = 0; i < opts->nlisten && i < TT_SERVER_MAX_LISTEN; i++) {
+		struct listener *l = &srv->l[srv->nl];
+		const char *spec = opts->listen[i];
+
+		l->srv = srv;
+		l->fd = -1;
+		if (strncmp(spec, "unix:", 5) == 0)
+			rc = bind_unix(l, spec + 5, err, errlen);
+		else if (strncmp(spec, "http://", 7) == 0)
+			rc = bind_tcp(l, spec, opts->allow_remote, err, errlen);
+		else {
+			snprintf(err, errlen, "--listen %s: expected unix:/path.sock or "
+				 "http://127.0.0.1:PORT", spec);
+			rc = TT_EINVAL;
+		}
+		if (rc)
+			goto fail;
+		srv->nl++;
+		l->mhd = MHD_start_daemon(
+			MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+				MHD_USE_POLL,
+			0, NULL, NULL, handler, l,
+			MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
+			MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->opts.timeout_s,
+			MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
+			MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1u << 20),
+			MHD_OPTION_END);
+		if (!l->mhd) {
+			snprintf(err, errlen, "--listen %s: cannot start the HTTP server", spec);
+			rc = TT_EIO;
+			goto fail;
+		}
+	}
+	fflush(stdout);
+	*out = srv;
+	return 0;
+fail:
+	tt_server_stop(srv);
+	return rc;
+}
+
+void tt_server_stop(tt_server *srv)
+{
+	if (!srv)
+		return;
+	for (size_t i = 0; i < srv->nl; i++) {
+		struct listener *l = &srv->l[i];
+
+		if (l->mhd)
+			MHD_stop_daemon(l->mhd);  /* also closes the listening socket */
+		else if (l->fd >= 0)
+			close(l->fd);
+		if (l->path[0])
+			unlink(l->path);
+	}
+	free(srv);
+}

@@ -1,0 +1,67 @@
+/*
+ * server.h - tokentapd's HTTP API on libmicrohttpd.
+ *
+ *	POST /v1/records    JSON Lines or a JSON array of records
+ *	GET  /v1/usage      roll-ups (usage.h)
+ *	GET  /v1/verdict    {"allow": true, "reason": null} (budgets: issue #6)
+ *	GET  /metrics       Prometheus text (metrics.h)
+ *	GET  /healthz       {"status": "ok", "records": N}
+ *
+ * POST /v1/records answers, always with a JSON body, and only after the
+ * records it counts as accepted are durable (store.h):
+ *	200  every record stored or a duplicate: {"accepted": N, "duplicates": M}
+ *	422  some records invalid: the valid ones ARE stored; the body adds
+ *	     "rejected_count", "rejected": [{"line": L, ("index": I,) "error": "..."}]
+ *	     (the first 100) and "error"; resending the same batch is safe
+ *	400  the body is empty, or its framing is broken (an array that never
+ *	     closes): the same fields, the records that completed before the
+ *	     break are stored
+ *	413  body larger than the cap; nothing stored
+ *	401  TCP listener with a token, and no "Authorization: Bearer <token>"
+ *	503  the database failed; nothing of this request stored; retry
+ * Unknown path 404, wrong method 405 (with Allow).  A connection idle for
+ * `timeout_s`, or a request body still arriving after 4 x timeout_s, is closed.
+ */
+#ifndef TT_COL_SERVER_H
+#define TT_COL_SERVER_H
+
+#include <stddef.h>
+
+#include "prices.h"
+#include "store.h"
+
+#define TT_SERVER_MAX_LISTEN 8
+
+struct tt_server_opts {
+	const char *listen[TT_SERVER_MAX_LISTEN];  /* "unix:/path" or "http://host:port" */
+	size_t nlisten;
+	int allow_remote;        /* accept non-loopback TCP addresses */
+	const char *token;       /* bearer token for TCP listeners, or NULL */
+	size_t body_max;         /* bytes; 0: 16 MiB */
+	unsigned timeout_s;      /* 0: 10 s */
+	tt_store *store;         /* borrowed; outlives the server */
+	const tt_prices *prices; /* borrowed; outlives the server */
+	int quiet;               /* do not print the listening lines */
+};
+
+typedef struct tt_server tt_server;
+
+/*
+ * Bind every listener and start serving.  Prints one line per listener
+ * to stdout ("tokentapd: listening on http://127.0.0.1:41234"), with the
+ * port chosen when the address asked for port 0.  On error returns a
+ * negative code with the reason in err; nothing is left listening.
+ */
+int tt_server_start(const struct tt_server_opts *opts, tt_server **out, char *err,
+		    size_t errlen);
+
+/* Finish the requests in flight, close the listeners, remove Unix sockets. Accepts NULL. */
+void tt_server_stop(tt_server *srv);
+
+/*
+ * Split "http://host:port" (host may be [v6]) into host and port.
+ * Returns 0 or TT_EINVAL.  Exposed for tests.
+ */
+int tt_server_parse_http(const char *url, char *host, size_t hostcap, int *port);
+
+#endif

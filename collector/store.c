@@ -1,0 +1,366 @@
+/* store.c - SQLite storage with group commit, see store.h. */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokentap/error.h"
+
+struct job {
+	const tt_rec *recs;
+	size_t n;
+	const tt_buf *arena;
+	int64_t now_us;
+	int64_t accepted, duplicates;
+	int rc;
+	int done;
+	struct job *next;
+};
+
+struct tt_store {
+	sqlite3 *wdb, *rdb;
+	sqlite3_stmt *ins;
+	pthread_mutex_t rlock;
+
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;     /* writer: work arrived or stop */
+	pthread_cond_t dcond;     /* callers: a commit finished */
+	struct job *head, *tail;
+	int stop;
+	pthread_t writer;
+	int writer_started;
+	int64_t count;
+};
+
+#define SCHEMA_VERSION "1"
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return TT_EIO;
+	}
+	return 0;
+}
+
+static int build_schema(tt_buf *b)
+{
+	int rc = tt_buf_adds(b, "CREATE TABLE IF NOT EXISTS records (\n"
+				"  seq INTEGER PRIMARY KEY,\n"
+				"  id BLOB NOT NULL UNIQUE");
+
+	for (int i = 1; i < TT_REC_NFIELDS && !rc; i++) {
+		const struct tt_rec_field *f = &tt_rec_fields[i];
+		const char *type = f->type == TT_FT_STR ? "TEXT" : f->type == TT_FT_NUM ? "REAL"
+										: "INTEGER";
+
+		if (f->type == TT_FT_TS)
+			rc = tt_buf_printf(b, ",\n  ts_us INTEGER NOT NULL");
+		else
+			rc = tt_buf_printf(b, ",\n  %s %s", f->name, type);
+	}
+	if (!rc)
+		rc = tt_buf_adds(b, ",\n  cost_usd REAL,\n  cache_savings_usd REAL,\n"
+				    "  received_us INTEGER NOT NULL\n);\n"
+				    "CREATE INDEX IF NOT EXISTS records_ts ON records(ts_us);\n"
+				    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);\n"
+				    "INSERT OR IGNORE INTO meta VALUES ('schema', '" SCHEMA_VERSION "');\n");
+	return rc;
+}
+
+static int build_insert(tt_buf *b)
+{
+	int rc = tt_buf_adds(b, "INSERT OR IGNORE INTO records (id");
+
+	for (int i = 1; i < TT_REC_NFIELDS && !rc; i++)
+		rc = tt_buf_printf(b, ", %s", tt_rec_fields[i].type == TT_FT_TS ? "ts_us"
+									 : tt_rec_fields[i].name);
+	if (!rc)
+		rc = tt_buf_adds(b, ", cost_usd, cache_savings_usd, received_us) VALUES (?");
+	for (int i = 1; i < TT_REC_NFIELDS + 3 && !rc; i++)
+		rc = tt_buf_adds(b, ", ?");
+	if (!rc)
+		rc = tt_buf_adds(b, ")");
+	return rc;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return 0;
+}
+
+/* Bind one record; the statement is reset by the caller. */
+static int bind_rec(sqlite3_stmt *st, const tt_rec *r, const tt_buf *arena, int64_t now_us)
+{
+	unsigned char id[16];
+	size_t len;
+	const char *s = tt_rec_str(r, TT_F_ID, arena, &len);
+	int col = 1;
+
+	for (int i = 0; i < 16; i++)
+		id[i] = (unsigned char)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+	sqlite3_bind_blob(st, col++, id, 16, SQLITE_TRANSIENT);
+	for (int i = 1; i < TT_REC_NFIELDS; i++, col++) {
+		const struct tt_rec_field *f = &tt_rec_fields[i];
+
+		if (f->type == TT_FT_TS) {
+			sqlite3_bind_int64(st, col, tt_rec_int(r, i, now_us));
+			continue;
+		}
+		if (tt_rec_is_null(r, i)) {
+			sqlite3_bind_null(st, col);
+			continue;
+		}
+		switch (f->type) {
+		case TT_FT_STR:
+			s = tt_rec_str(r, i, arena, &len);
+			sqlite3_bind_text(st, col, s, (int)len, SQLITE_STATIC);
+			break;
+		case TT_FT_NUM:
+			sqlite3_bind_double(st, col, r->v[i].d);
+			break;
+		default:
+			sqlite3_bind_int64(st, col, r->v[i].i);
+		}
+	}
+	if (r->priced) {
+		sqlite3_bind_double(st, col++, r->cost_usd);
+		sqlite3_bind_double(st, col++, r->cache_savings_usd);
+	} else {
+		sqlite3_bind_null(st, col++);
+		sqlite3_bind_null(st, col++);
+	}
+	sqlite3_bind_int64(st, col, now_us);
+	return 0;
+}
+
+/* One transaction for every queued job. Writer thread only. */
+static void commit_group(tt_store *s, struct job *jobs)
+{
+	struct job *j;
+	int rc = 0;
+	int64_t added = 0;
+
+	if (sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		rc = TT_EIO;
+	for (j = jobs; j && !rc; j = j->next) {
+		j->accepted = j->duplicates = 0;
+		for (size_t i = 0; i < j->n; i++) {
+			bind_rec(s->ins, &j->recs[i], j->arena, j->now_us);
+			if (sqlite3_step(s->ins) != SQLITE_DONE) {
+				rc = TT_EIO;
+				sqlite3_reset(s->ins);
+				break;
+			}
+			if (sqlite3_changes(s->wdb) > 0)
+				j->accepted++;
+			else
+				j->duplicates++;
+			sqlite3_reset(s->ins);
+		}
+		added += j->accepted;
+	}
+	/* Unbind so that no pointer into a caller's arena outlives the call. */
+	sqlite3_clear_bindings(s->ins);
+	if (!rc && sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = TT_EIO;
+	if (rc) {
+		fprintf(stderr, "tokentapd: database write failed: %s\n", sqlite3_errmsg(s->wdb));
+		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+		added = 0;
+	}
+	pthread_mutex_lock(&s->qlock);
+	s->count += added;
+	for (j = jobs; j; j = j->next) {
+		j->rc = rc;
+		j->done = 1;
+	}
+	pthread_cond_broadcast(&s->dcond);
+	pthread_mutex_unlock(&s->qlock);
+}
+
+static void *writer_main(void *arg)
+{
+	tt_store *s = arg;
+
+	pthread_mutex_lock(&s->qlock);
+	for (;;) {
+		struct job *jobs;
+
+		while (!s->head && !s->stop)
+			pthread_cond_wait(&s->qcond, &s->qlock);
+		if (!s->head && s->stop)
+			break;
+		jobs = s->head;
+		s->head = s->tail = NULL;
+		pthread_mutex_unlock(&s->qlock);
+		commit_group(s, jobs);
+		pthread_mutex_lock(&s->qlock);
+	}
+	pthread_mutex_unlock(&s->qlock);
+	return NULL;
+}
+
+int tt_store_insert(tt_store *s, const tt_rec *recs, size_t n, const tt_buf *arena,
+		    int64_t now_us, int64_t *accepted, int64_t *duplicates)
+{
+	struct job j = {.recs = recs, .n = n, .arena = arena, .now_us = now_us};
+
+	*accepted = *duplicates = 0;
+	if (n == 0)
+		return 0;
+	if (!s->writer_started)
+		return TT_EINVAL;
+	pthread_mutex_lock(&s->qlock);
+	if (s->stop) {
+		pthread_mutex_unlock(&s->qlock);
+		return TT_EIO;
+	}
+	if (s->tail)
+		s->tail->next = &j;
+	else
+		s->head = &j;
+	s->tail = &j;
+	pthread_cond_signal(&s->qcond);
+	while (!j.done)
+		pthread_cond_wait(&s->dcond, &s->qlock);
+	pthread_mutex_unlock(&s->qlock);
+	*accepted = j.accepted;
+	*duplicates = j.duplicates;
+	return j.rc;
+}
+
+int tt_store_read(tt_store *s, int (*fn)(sqlite3 *db, void *arg), void *arg)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->rlock);
+	rc = fn(s->rdb, arg);
+	pthread_mutex_unlock(&s->rlock);
+	return rc;
+}
+
+int64_t tt_store_count(tt_store *s)
+{
+	int64_t n;
+
+	pthread_mutex_lock(&s->qlock);
+	n = s->count;
+	pthread_mutex_unlock(&s->qlock);
+	return n;
+}
+
+static int open_db(const char *path, int flags, sqlite3 **db, char *err, size_t errlen)
+{
+	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+			 *db ? sqlite3_errmsg(*db) : "out of memory");
+		sqlite3_close(*db);
+		*db = NULL;
+		return TT_EIO;
+	}
+	sqlite3_busy_timeout(*db, 10000);
+	return 0;
+}
+
+int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store **out,
+		  char *err, size_t errlen)
+{
+	tt_store *s = calloc(1, sizeof(*s));
+	tt_buf sql;
+	sqlite3_stmt *st = NULL;
+	char pragmas[256];
+	int rc = 0;
+
+	*out = NULL;
+	tt_buf_init(&sql, 1 << 16);
+	if (!s)
+		return TT_ENOMEM;
+	pthread_mutex_init(&s->rlock, NULL);
+	pthread_mutex_init(&s->qlock, NULL);
+	pthread_cond_init(&s->qcond, NULL);
+	pthread_cond_init(&s->dcond, NULL);
+
+	if (!opts->readonly) {
+		if ((rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->wdb, err,
+				  errlen)))
+			goto fail;
+		snprintf(pragmas, sizeof(pragmas),
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; "
+			 "PRAGMA cache_size=-32768; PRAGMA foreign_keys=OFF;",
+			 opts->sync_full ? "FULL" : "NORMAL");
+		if ((rc = exec(s->wdb, pragmas, err, errlen)))
+			goto fail;
+		if ((rc = build_schema(&sql)) || (rc = exec(s->wdb, sql.data, err, errlen)))
+			goto fail;
+		tt_buf_reset(&sql);
+		if ((rc = build_insert(&sql)))
+			goto fail;
+		if (sqlite3_prepare_v3(s->wdb, sql.data, -1, SQLITE_PREPARE_PERSISTENT, &s->ins,
+				       NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(s->wdb));
+			rc = TT_EIO;
+			goto fail;
+		}
+	}
+	if ((rc = open_db(path, SQLITE_OPEN_READONLY, &s->rdb, err, errlen)))
+		goto fail;
+	if (sqlite3_prepare_v2(s->rdb, "SELECT count(*) FROM records", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(s->rdb));
+		rc = TT_EIO;
+		goto fail;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		s->count = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (!opts->readonly) {
+		if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+			snprintf(err, errlen, "cannot start the writer thread");
+			rc = TT_ENOMEM;
+			goto fail;
+		}
+		s->writer_started = 1;
+	}
+	tt_buf_free(&sql);
+	*out = s;
+	return 0;
+fail:
+	tt_buf_free(&sql);
+	tt_store_close(s);
+	return rc;
+}
+
+void tt_store_close(tt_store *s)
+{
+	if (!s)
+		return;
+	if (s->writer_started) {
+		pthread_mutex_lock(&s->qlock);
+		s->stop = 1;
+		pthread_cond_signal(&s->qcond);
+		pthread_mutex_unlock(&s->qlock);
+		pthread_join(s->writer, NULL);
+	}
+	sqlite3_finalize(s->ins);
+	sqlite3_close(s->rdb);
+	if (s->wdb)
+		sqlite3_exec(s->wdb, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(s->wdb);
+	pthread_mutex_destroy(&s->rlock);
+	pthread_mutex_destroy(&s->qlock);
+	pthread_cond_destroy(&s->qcond);
+	pthread_cond_destroy(&s->dcond);
+	free(s);
+}

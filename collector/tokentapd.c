@@ -1,0 +1,260 @@
+/*
+ * tokentapd.c - the collector daemon: ingest, store, price, serve.
+ *
+ * Startup order: configuration (prices) -> database -> listeners; any
+ * error stops the start with a message that names the flag or key.  The
+ * daemon then waits for SIGINT/SIGTERM, finishes the requests in flight,
+ * and closes the database cleanly.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "server.h"
+#include "store.h"
+#include "tokentap/error.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: tokentapd [OPTIONS]\n"
+		"Collects tokentap usage records, prices them and serves roll-ups.\n"
+		"\n"
+		"  --listen ADDR        unix:/path.sock or http://127.0.0.1:PORT (repeatable;\n"
+		"                       port 0 picks a free port and prints it).\n"
+		"                       Default: unix:/run/tokentap/tokentapd.sock\n"
+		"  --db PATH            SQLite database. Default: /var/lib/tokentap/tokentap.db\n"
+		"                       as root, else $XDG_STATE_HOME/tokentap/tokentap.db\n"
+		"  --config PATH        JSON configuration: prices (see collector/README.md)\n"
+		"  --check-config       load the configuration, report errors, and exit\n"
+		"  --allow-remote       allow TCP listeners on non-loopback addresses\n"
+		"  --token-file PATH    require \"Authorization: Bearer <token>\" on TCP listeners\n"
+		"  --sync full|normal   SQLite synchronous mode (default full: an acknowledged\n"
+		"                       record survives power loss; normal: survives a crash)\n"
+		"  --body-max BYTES     largest POST body (default 16777216)\n"
+		"  --timeout SECONDS    idle connection timeout (default 10)\n"
+		"  --help               this text\n"
+		"\n"
+		"API: POST /v1/records, GET /v1/usage?by=..., GET /v1/verdict, GET /metrics,\n"
+		"GET /healthz.\n");
+}
+
+static int mkdirs(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int default_db(char *out, size_t cap)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char dir[4096];
+
+	if (geteuid() == 0)
+		snprintf(dir, sizeof(dir), "/var/lib/tokentap");
+	else if (state && state[0] == '/')
+		snprintf(dir, sizeof(dir), "%s/tokentap", state);
+	else if (home && home[0] == '/')
+		snprintf(dir, sizeof(dir), "%s/.local/state/tokentap", home);
+	else
+		return -1;
+	if (mkdirs(dir, 0700))
+		return -1;
+	snprintf(out, cap, "%s/tokentap.db", dir);
+	return 0;
+}
+
+static int read_token(const char *path, char **out)
+{
+	struct stat st;
+	size_t len;
+	char *text = NULL;
+
+	if (tt_config_read_file(path, 4096, &text, &len)) {
+		fprintf(stderr, "tokentapd: --token-file %s: cannot read it (at most 4096 bytes)\n",
+			path);
+		return -1;
+	}
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+		text[--len] = '\0';
+	if (len < 16 || strchr(text, '\n')) {
+		fprintf(stderr, "tokentapd: --token-file %s: expected one line of at least 16 "
+			"characters\n", path);
+		free(text);
+		return -1;
+	}
+	if (stat(path, &st) == 0 && (st.st_mode & 0077))
+		fprintf(stderr, "tokentapd: warning: --token-file %s is readable by others "
+			"(chmod 600 it)\n", path);
+	*out = text;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_DB = 256, O_CONFIG, O_ALLOW_REMOTE, O_TOKEN_FILE, O_SYNC, O_BODY_MAX, O_TIMEOUT,
+	       O_CHECK };
+	static const struct option longopts[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"db", required_argument, NULL, O_DB},
+		{"config", required_argument, NULL, O_CONFIG},
+		{"check-config", no_argument, NULL, O_CHECK},
+		{"allow-remote", no_argument, NULL, O_ALLOW_REMOTE},
+		{"token-file", required_argument, NULL, O_TOKEN_FILE},
+		{"sync", required_argument, NULL, O_SYNC},
+		{"body-max", required_argument, NULL, O_BODY_MAX},
+		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct tt_server_opts so = {0};
+	struct tt_store_opts sto = {.sync_full = 1};
+	const char *db = NULL, *config = NULL, *token_file = NULL;
+	char dbbuf[4096], err[512];
+	char *token = NULL;
+	tt_prices *prices = NULL;
+	tt_store *store = NULL;
+	tt_server *srv = NULL;
+	sigset_t set;
+	int c, sig, check = 0, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		char *end;
+		unsigned long long v;
+
+		switch (c) {
+		case 'l':
+			if (so.nlisten == TT_SERVER_MAX_LISTEN) {
+				fprintf(stderr, "tokentapd: at most %d --listen\n", TT_SERVER_MAX_LISTEN);
+				return 2;
+			}
+			so.listen[so.nlisten++] = optarg;
+			break;
+		case O_DB: db = optarg; break;
+		case O_CONFIG: config = optarg; break;
+		case O_CHECK: check = 1; break;
+		case O_ALLOW_REMOTE: so.allow_remote = 1; break;
+		case O_TOKEN_FILE: token_file = optarg; break;
+		case O_SYNC:
+			if (strcmp(optarg, "full") == 0)
+				sto.sync_full = 1;
+			else if (strcmp(optarg, "normal") == 0)
+				sto.sync_full = 0;
+			else {
+				fprintf(stderr, "tokentapd: --sync: expected full or normal\n");
+				return 2;
+			}
+			break;
+		case O_BODY_MAX:
+		case O_TIMEOUT:
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] == '-' || v == 0 ||
+			    v > (c == O_BODY_MAX ? (1ULL << 30) : 3600)) {
+				fprintf(stderr, "tokentapd: --%s: expected a number from 1 to %s\n",
+					c == O_BODY_MAX ? "body-max" : "timeout",
+					c == O_BODY_MAX ? "1073741824" : "3600");
+				return 2;
+			}
+			if (c == O_BODY_MAX)
+				so.body_max = (size_t)v;
+			else
+				so.timeout_s = (unsigned)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tokentapd: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return 2;
+	}
+
+	prices = tt_prices_new();
+	if (!prices)
+		goto oom;
+	if (config)
+		c = tt_config_load(prices, config, err, sizeof(err));
+	else
+		c = tt_config_apply(prices, NULL, 0, NULL, err, sizeof(err));
+	if (c) {
+		fprintf(stderr, "tokentapd: %s%s\n", config ? "" : "", err);
+		goto out;
+	}
+	if (check) {
+		printf("tokentapd: configuration OK (%zu model prices)\n", tt_prices_count(prices));
+		rc = 0;
+		goto out;
+	}
+	if (token_file && read_token(token_file, &token))
+		goto out;
+	so.token = token;
+	if (!db) {
+		if (default_db(dbbuf, sizeof(dbbuf))) {
+			fprintf(stderr, "tokentapd: no default database folder; use --db PATH\n");
+			goto out;
+		}
+		db = dbbuf;
+	}
+	if (so.nlisten == 0)
+		so.listen[so.nlisten++] = "unix:/run/tokentap/tokentapd.sock";
+
+	/* Signals are taken by sigwait() below; every thread inherits the mask. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if (tt_store_open(db, &sto, &store, err, sizeof(err))) {
+		fprintf(stderr, "tokentapd: --db: %s\n", err);
+		goto out;
+	}
+	so.store = store;
+	so.prices = prices;
+	if (tt_server_start(&so, &srv, err, sizeof(err))) {
+		fprintf(stderr, "tokentapd: %s\n", err);
+		goto out;
+	}
+	printf("tokentapd: ready (database %s, %lld records, %zu model prices)\n", db,
+	       (long long)tt_store_count(store), tt_prices_count(prices));
+	fflush(stdout);
+	sigwait(&set, &sig);
+	fprintf(stderr, "tokentapd: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	rc = 0;
+out:
+	tt_server_stop(srv);
+	tt_store_close(store);
+	tt_prices_free(prices);
+	free(token);
+	return rc;
+oom:
+	fprintf(stderr, "tokentapd: out of memory\n");
+	goto out;
+}
