@@ -71,22 +71,27 @@ void *tt_real_lookup(enum tt_real_fn fn)
 	static const char *const sonames[] = { "libssl.so.3", "libssl.so.1.1",
 					       "libssl.so" };
 	const char *name = names[fn];
+	const char *how = "RTLD_NEXT";
 	void *p = dlsym(RTLD_NEXT, name);
 
 	if (in_self(p))
 		p = NULL;
-	for (size_t i = 0; !p && i < sizeof(sonames) / sizeof(sonames[0]); i++)
+	for (size_t i = 0; !p && i < sizeof(sonames) / sizeof(sonames[0]); i++) {
 		p = from_object(sonames[i], name);
+		how = sonames[i];
+	}
 	if (!p) {
 		struct phdr_search ps = { name, NULL };
 		dl_iterate_phdr(phdr_cb, &ps);
 		p = ps.found;
+		how = "dl_iterate_phdr";
 	}
 	if (!p) {
 		tt_log_once(&warned[fn], TT_LOG_ERROR,
 			    "no loaded library provides %s", name);
 		return NULL;
 	}
+	tt_log(TT_LOG_DEBUG, "%s resolved through %s", name, how);
 	/* Racing threads find the same address; any store wins. */
 	__atomic_store_n(&tt_real_cache[fn], p, __ATOMIC_RELEASE);
 	return p;
