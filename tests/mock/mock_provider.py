@@ -246,6 +246,20 @@ def json_plan(status, obj, kind="error"):
 class Fixtures:
     def __init__(self, root):
         self.root = root
+        # MANIFEST.tsv's http_status column covers the pasted error bodies
+        # whose .meta.json records no status.
+        self.manifest_status = {}
+        try:
+            with open(os.path.join(root, "MANIFEST.tsv"),
+                      encoding="utf-8") as f:
+                cols = f.readline().rstrip("\n").split("\t")
+                i_file, i_st = cols.index("file"), cols.index("http_status")
+                for line in f:
+                    row = line.rstrip("\n").split("\t")
+                    if len(row) > i_st and row[i_st].isdigit():
+                        self.manifest_status[row[i_file]] = int(row[i_st])
+        except (OSError, ValueError):
+            pass
 
     def find(self, provider, name):
         """Return (body path, meta path or None) for <provider>/<name>."""
@@ -288,10 +302,14 @@ class Fixtures:
                     meta = json.load(f)
             except (OSError, ValueError):
                 meta = {}
+        fn = os.path.basename(path)
+        rel = os.path.relpath(path, self.root)
         status = meta.get("status")
         if not isinstance(status, int) or not 100 <= status <= 999:
-            status = 200
-        fn = os.path.basename(path)
+            status = self.manifest_status.get(rel)
+        if status is None:
+            m = re.match(r"^error-(\d{3})-", fn)
+            status = int(m.group(1)) if m else 200
         ext = next(e for e in FIXTURE_EXTS if fn.endswith(e))
         if ext in (".chunks.jsonl", ".jsonl"):
             # vercel/ai recorded payloads only: frame them as SSE (NOTES.md 5).
@@ -315,7 +333,6 @@ class Fixtures:
                     val = v[0] if isinstance(v, list) and v else v
                     if isinstance(val, (str, int)):
                         extra.append((k.lower(), str(val)))
-        rel = os.path.relpath(path, self.root)
         return Plan(status, ctype, body, ext in STREAM_EXTS, "fixture",
                     headers=extra, fixture=rel)
 
@@ -482,7 +499,7 @@ class Synth:
         info = {"api": "chat.completions", "model": model, "stream": stream,
                 "include_usage": include_usage, "input_tokens": pt,
                 "output_tokens": out, "cache_read_tokens": cached,
-                "cache_write_tokens": 0, "reasoning_tokens": 0,
+                "cache_write_tokens": None, "reasoning_tokens": 0,
                 "usage_in_body": (not stream) or include_usage}
         text = " ".join(words)
         if not stream:
@@ -657,7 +674,7 @@ class Synth:
         status = "incomplete" if cut else "completed"
         info = {"api": "responses", "model": model, "stream": stream,
                 "input_tokens": it_, "output_tokens": out,
-                "cache_read_tokens": cached, "cache_write_tokens": 0,
+                "cache_read_tokens": cached, "cache_write_tokens": None,
                 "reasoning_tokens": 0, "usage_in_body": True}
 
         def response(state, with_output, with_usage):
