@@ -315,6 +315,8 @@ static int response_head(tt_http1 *h, const char *p, size_t n, int64_t now_us)
 	return 0;
 }
 
+static void finish_all(tt_http1 *h, const char *error, int64_t now_us);
+
 static void request_done(tt_http1 *h, int64_t now_us)
 {
 	pending *ent = h->req_cur;
@@ -481,13 +483,25 @@ int tt_http1_feed(tt_http1 *h, int from_client, const char *p, size_t n,
 	int rc = from_client ? dir_feed(h, &h->req, 1, p, n, now_us)
 			     : dir_feed(h, &h->resp, 0, p, n, now_us);
 	if (rc < 0) {
+		/* Nothing is lost: open exchanges end with the reason. */
+		finish_all(h, "decode_error", now_us);
 		h->error = rc;
-		h->req.state = h->resp.state = DIR_GONE;
 	}
 	return rc;
 }
 
 void tt_http1_close(tt_http1 *h, int64_t now_us)
+{
+	if (h->error)
+		return;
+	finish_all(h, "connection_closed", now_us);
+}
+
+/*
+ * End every open exchange: a close-delimited body ends cleanly, anything
+ * else in flight with error.
+ */
+static void finish_all(tt_http1 *h, const char *error, int64_t now_us)
 {
 	/* A close-delimited body ends here, cleanly. */
 	if (h->resp_cur && h->resp.state == DIR_BODY && h->resp.body == BODY_CLOSE)
@@ -495,12 +509,12 @@ void tt_http1_close(tt_http1 *h, int64_t now_us)
 	if (h->req_cur)
 		request_done(h, now_us);
 	if (h->resp_cur)
-		response_done(h, "connection_closed", now_us);
+		response_done(h, error, now_us);
 	/* Requests that never got an answer. */
 	while (h->qlen) {
 		pending *ent = &h->queue[h->qhead];
 		if (ent->ex && !ent->resp_done) {
-			tt_exchange_finish(ent->ex, "connection_closed", now_us);
+			tt_exchange_finish(ent->ex, error, now_us);
 			ent->resp_done = 1;
 		}
 		ent->req_done = 1;
