@@ -21,6 +21,8 @@
 
 #include "h2.h"
 #include "support/h2_build.h"
+#include "support/tbuf.h"
+#include "support/wire.h"
 #include "tokentap/decoder.h"
 #include "tokentap/record.h"
 
@@ -65,8 +67,10 @@ static int feed_cb(void *user, int from_client, const uint8_t *p, size_t n,
 	return 0;
 }
 
+#define MAX_RECS 32
+
 struct result {
-	cJSON *recs[32];
+	cJSON *recs[MAX_RECS];
 	size_t n;
 	int err;
 	unsigned llm;
@@ -87,8 +91,8 @@ static void result_free(struct result *r)
  * see it; every way must give the same records and the same error.
  * cfg may be NULL for the defaults.
  */
-static void run_all(const h2b *b, const tt_decoder_config *cfg, int close,
-		    struct result *out)
+static void run_modes(const h2b *b, const tt_decoder_config *cfg, int close,
+		      int quick, struct result *out)
 {
 	static const unsigned seeds[] = { 1, 7, 1234567, 0xdeadbeef };
 	char *ref = NULL;
@@ -98,6 +102,9 @@ static void run_all(const h2b *b, const tt_decoder_config *cfg, int close,
 	memset(out, 0, sizeof(*out));
 	for (int mode = 0; mode < 12; mode++) {
 		int m = mode % 6;
+		/* quick: whole, one random split, bytes; the server end whole. */
+		if (quick && (m == 2 || m == 3 || m == 4 || (mode >= 6 && m)))
+			continue;
 		int way = m == 0 ? 0 : m == 5 ? 2 : 1;
 		tt_decoder_config local;
 		struct cap c;
@@ -141,13 +148,19 @@ static void run_all(const h2b *b, const tt_decoder_config *cfg, int close,
 		char *nl = strchr(line, '\n');
 		assert_non_null(nl);
 		*nl = '\0';
-		assert_true(out->n < 32);
+		assert_true(out->n < MAX_RECS);
 		out->recs[out->n] = cJSON_Parse(line);
 		assert_non_null(out->recs[out->n]);
 		out->n++;
 		*nl = '\n';
 		line = nl + 1;
 	}
+}
+
+static void run_all(const h2b *b, const tt_decoder_config *cfg, int close,
+		    struct result *out)
+{
+	run_modes(b, cfg, close, 0, out);
 }
 
 static const char *rs(const cJSON *rec, const char *key)
@@ -1080,6 +1093,249 @@ static void test_protocol_errors(void **state)
 	(void)state;
 }
 
+/* ---- conformance over the recorded corpus --------------------------- */
+
+/* "K: V\r\n" lines as HTTP/2 fields (names lowercased, RFC 9113 §8.2). */
+static size_t parse_head_lines(const char *text, char *store, size_t cap,
+			       nghttp2_nv *nv, size_t max)
+{
+	size_t n = 0, used = 0;
+
+	while (*text && n < max) {
+		const char *eol = strstr(text, "\r\n");
+		const char *colon = strchr(text, ':');
+		if (!eol || !colon || colon > eol)
+			break;
+		size_t nl = (size_t)(colon - text);
+		const char *v = colon + 1;
+		while (*v == ' ')
+			v++;
+		size_t vl = (size_t)(eol - v);
+		assert_true(used + nl + vl <= cap);
+		char *name = store + used;
+		for (size_t i = 0; i < nl; i++)
+			name[i] = (char)(text[i] >= 'A' && text[i] <= 'Z' ?
+						 text[i] + 32 : text[i]);
+		memcpy(store + used + nl, v, vl);
+		nv[n] = (nghttp2_nv){ (uint8_t *)name, (uint8_t *)name + nl, nl,
+				      vl, NGHTTP2_NV_FLAG_NONE };
+		used += nl + vl;
+		n++;
+		text = eol + 2;
+	}
+	return n;
+}
+
+struct conf_stream {
+	const wire_row *row;
+	uint32_t sid;
+	tbuf body;      /* as sent: gzip for every other stream */
+	size_t sent;
+};
+
+/*
+ * Put rows [first, first + n) on one connection as concurrent streams:
+ * request heads and bodies, then the response heads, then the bodies
+ * interleaved in pieces of varying size, with PING and WINDOW_UPDATE
+ * frames in between.
+ */
+static void conf_connection(h2b *b, const wire_row *rows, size_t first,
+			    size_t n, struct conf_stream *cs)
+{
+	static const size_t sizes[] = { 1, 700, 33, 4096, 5, 16384, 250 };
+	const h2b_hopts padded = { .pad = 10, .fragment = 40 };
+	char status[8], task[32], store[2048];
+
+	open_conn(b);
+	for (size_t k = 0; k < n; k++) {
+		const wire_row *row = &rows[first + k];
+		const char *u = strstr(row->uri, "://");
+		const char *host = u ? u + 3 : "localhost";
+		const char *path = strchr(host, '/');
+		size_t hlen = path ? (size_t)(path - host) : strlen(host);
+
+		cs[k].row = row;
+		cs[k].sid = (uint32_t)(1 + 2 * k);
+		snprintf(task, sizeof(task), "row-%zu", first + k);
+		nghttp2_nv nv[] = {
+			H2B_NV(":method", "POST"),
+			H2B_NV(":scheme", "https"),
+			{ (uint8_t *)":path", (uint8_t *)(path ? path : "/"), 5,
+			  path ? strlen(path) : 1, 0 },
+			{ (uint8_t *)":authority", (uint8_t *)host, 10, hlen, 0 },
+			H2B_NV("content-type", "application/json"),
+			H2B_NV("authorization", "Bearer " SECRET),
+			H2B_NV("accept-encoding", "gzip, deflate, br, zstd"),
+			{ (uint8_t *)"x-tokentap-task", (uint8_t *)task, 15,
+			  strlen(task), 0 },
+		};
+		h2b_headers(b, 1, cs[k].sid, nv, sizeof(nv) / sizeof(nv[0]),
+			    k % 3 == 1 ? &padded : NULL);
+		h2b_data(b, 1, cs[k].sid, row->request_body,
+			 strlen(row->request_body), 1, k % 2 ? 3 : 0, 1000);
+	}
+	for (size_t k = n; k-- > 0;) {
+		const wire_row *row = cs[k].row;
+		const char *ct = wire_content_type(row);
+		size_t blen;
+		char *body = wire_body(row, &blen);
+		nghttp2_nv nv[24];
+		size_t nnv = 0;
+
+		assert_non_null(body);
+		if (k % 2) {
+			tbuf_gzip(&cs[k].body, body, blen);
+		} else {
+			tbuf_add(&cs[k].body, body, blen);
+		}
+		free(body);
+		snprintf(status, sizeof(status), "%d", row->status);
+		nv[nnv++] = (nghttp2_nv){ (uint8_t *)":status",
+					  (uint8_t *)status, 7, strlen(status),
+					  0 };
+		nv[nnv++] = (nghttp2_nv){ (uint8_t *)"content-type",
+					  (uint8_t *)ct, 12, strlen(ct), 0 };
+		if (k % 2)
+			nv[nnv++] = (nghttp2_nv)H2B_NV("content-encoding",
+						       "gzip");
+		nnv += parse_head_lines(row->resp_headers, store, sizeof(store),
+					nv + nnv, 24 - nnv);
+		h2b_headers(b, 0, cs[k].sid, nv, nnv,
+			    k % 3 == 2 ? &padded : NULL);
+	}
+	for (unsigned turn = 0;; turn++) {
+		int any = 0;
+		for (size_t k = 0; k < n; k++) {
+			struct conf_stream *c = &cs[k];
+			if (c->sent == c->body.n && c->sent > 0)
+				continue;
+			if (c->body.n == 0 && turn > 0)
+				continue;
+			size_t want = sizes[(turn + k) % 7];
+			size_t left = c->body.n - c->sent;
+			size_t piece = want < left ? want : left;
+			h2b_data(b, 0, c->sid, c->body.p + c->sent, piece,
+				 piece == left, (turn + k) % 5 == 0 ? 7 : 0,
+				 16384);
+			c->sent += piece;
+			any = 1;
+			if ((turn + k) % 4 == 0)
+				h2b_window_update(b, 1, c->sid, (uint32_t)piece + 1);
+		}
+		if (!any)
+			break;
+		if (turn % 3 == 0) {
+			h2b_ping(b, 1, 0);
+			h2b_ping(b, 0, 1);
+		}
+	}
+}
+
+/* The record against the row's figures, as wire.c normalises them. */
+static int conf_check(const wire_row *row, const cJSON *rec)
+{
+	int bad = 0;
+
+#define SAME(field, want)                                                   \
+	if (ri(rec, field) != (int64_t)(want)) {                            \
+		print_message("FAIL %s: %s = %lld, want %lld\n", row->file, \
+			      field, (long long)ri(rec, field),             \
+			      (long long)(want));                           \
+		bad = 1;                                                    \
+	}
+	if (strcmp(row->usage_source, "estimated") != 0) {
+		SAME("input_tokens", row->input);
+		SAME("output_tokens", row->output);
+		SAME("cache_read_tokens", row->cache_read);
+		SAME("cache_write_tokens", row->cache_write);
+		SAME("reasoning_tokens", row->reasoning);
+	} else if (ri(rec, "input_tokens") < 0 ||
+		   ri(rec, "output_tokens") <= 0) {
+		print_message("FAIL %s: no estimate\n", row->file);
+		bad = 1;
+	}
+	SAME("status", row->status);
+#undef SAME
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, "stream");
+	if (!st || cJSON_IsTrue(st) != (row->streaming != 0)) {
+		print_message("FAIL %s: stream\n", row->file);
+		bad = 1;
+	}
+	if (strcmp(rs(rec, "usage_source"), row->usage_source) != 0) {
+		print_message("FAIL %s: usage_source %s, want %s\n", row->file,
+			      rs(rec, "usage_source"), row->usage_source);
+		bad = 1;
+	}
+	const char *err = rs(rec, "error");
+	const char *want = row->provider_error ? "provider_error" : "(null)";
+	if (strcmp(err, want) != 0) {
+		print_message("FAIL %s: error %s, want %s\n", row->file, err,
+			      want);
+		bad = 1;
+	}
+	if (strcmp(rs(rec, "http"), "2") != 0) {
+		print_message("FAIL %s: http %s\n", row->file, rs(rec, "http"));
+		bad = 1;
+	}
+	return bad;
+}
+
+/*
+ * Every body of the recorded corpus, carried in HTTP/2 frames, several
+ * streams interleaved on each connection, every other body gzipped.
+ */
+static void test_conformance(void **state)
+{
+	enum { PER_CONN = 6 };
+	wire_row *rows;
+	size_t n = wire_load(&rows);
+	int failures = 0;
+	size_t checked = 0;
+
+	if (n == 0) {
+		free(rows);
+		print_message("skip: the wire corpus is not beside the checkout\n");
+		skip();
+		return;
+	}
+	for (size_t first = 0; first < n; first += PER_CONN) {
+		size_t k = n - first < PER_CONN ? n - first : PER_CONN;
+		struct conf_stream cs[PER_CONN];
+		struct result r;
+		h2b b;
+
+		memset(cs, 0, sizeof(cs));
+		h2b_init(&b);
+		conf_connection(&b, rows, first, k, cs);
+		run_modes(&b, NULL, 1, 1, &r);
+		assert_int_equal(r.err, 0);
+		assert_no_secret(&r);
+		if (r.n != k) {
+			print_message("FAIL rows %zu..%zu: %zu records, want %zu\n%s",
+				      first, first + k - 1, r.n, k, r.json);
+			failures++;
+		}
+		for (size_t i = 0; i < r.n; i++) {
+			const char *task = rs(r.recs[i], "task");
+			char *end;
+			long idx = strncmp(task, "row-", 4) == 0 ?
+					   strtol(task + 4, &end, 10) : -1;
+			assert_true(idx >= (long)first && idx < (long)(first + k));
+			failures += conf_check(&rows[idx], r.recs[i]);
+			checked++;
+		}
+		result_free(&r);
+		h2b_free(&b);
+		for (size_t i = 0; i < k; i++)
+			tbuf_free(&cs[i].body);
+	}
+	print_message("h2 conformance: %zu bodies, %zu records checked, %d failures\n",
+		      n, checked, failures);
+	free(rows);
+	assert_int_equal(failures, 0);
+	(void)state;
+}
+
 /*
  * tt_h2 on its own: the client direction must open with the exact
  * preface (decoder.c routes on a prefix of it), errors are sticky, and a
@@ -1137,6 +1393,7 @@ int main(void)
 		cmocka_unit_test(test_not_llm),
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_h2_direct),
+		cmocka_unit_test(test_conformance),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
