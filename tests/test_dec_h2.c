@@ -613,12 +613,16 @@ static void test_goaway(void **state)
 	request(&b, 1, "/one/v1/chat/completions", REQ_BODY);
 	request(&b, 3, "/three/v1/chat/completions", REQ_BODY);
 	h2b_goaway(&b, 0, 1, 0x0, "graceful shutdown");
+	/* Sent before the client saw the GOAWAY: never processed either. */
+	request(&b, 5, "/five/v1/chat/completions", REQ_BODY);
 	resp_head(&b, 1, "200", "application/json", NULL);
 	h2b_data(&b, 0, 1, resp, strlen(resp), 1, 0, 0);
 	run_all(&b, NULL, 1, &r);
 
 	assert_int_equal(r.err, 0);
-	assert_int_equal(r.n, 2);
+	assert_int_equal(r.n, 3);
+	assert_string_equal(rs(by_path(&r, "/five/v1/chat/completions"), "error"),
+			    "stream_reset");
 	const cJSON *one = by_path(&r, "/one/v1/chat/completions");
 	check_chat(one, "/one/v1/chat/completions", 200, 12, 34,
 		   strlen(REQ_BODY), strlen(resp));
@@ -797,6 +801,59 @@ static void test_table_size_settings(void **state)
 	free(ra);
 	free(rb);
 	free(rc);
+	(void)state;
+}
+
+/*
+ * RFC 9113 §6.5.3: the server applies the client's SETTINGS as soon as it
+ * has processed them, and may send a head built on the larger table before
+ * its ACK goes out.  Raising our ceiling early keeps us in step.
+ */
+static void test_table_size_before_ack(void **state)
+{
+	const uint16_t id[] = { 0x1 };
+	const uint32_t big[] = { 16384 };
+	static char v1[2001], v2[2001], v3[2001];
+	struct result r;
+	h2b b;
+	char *ra = chat_json(1, 2), *rb = chat_json(3, 4);
+
+	memset(v1, 'k', 2000);
+	memset(v2, 'l', 2000);
+	memset(v3, 'm', 2000);
+	nghttp2_nv nv[] = {
+		H2B_NV(":status", "200"),
+		H2B_NV("content-type", "application/json"),
+		{ (uint8_t *)"x-k", (uint8_t *)v1, 3, 2000, 0 },
+		{ (uint8_t *)"x-l", (uint8_t *)v2, 3, 2000, 0 },
+		{ (uint8_t *)"x-m", (uint8_t *)v3, 3, 2000, 0 },
+	};
+
+	h2b_init(&b);
+	open_conn(&b);
+	request(&b, 1, "/a/v1/chat/completions", REQ_BODY);
+	request(&b, 3, "/b/v1/chat/completions", REQ_BODY);
+	h2b_settings(&b, 1, id, big, 1);
+	h2b_encoder_table(&b, 0, 16384);
+	h2b_headers(&b, 0, 1, nv, 5, NULL);
+	h2b_data(&b, 0, 1, ra, strlen(ra), 1, 0, 0);
+	assert_true(h2b_headers(&b, 0, 3, nv, 5, NULL) < 100);
+	h2b_data(&b, 0, 3, rb, strlen(rb), 1, 0, 0);
+	h2b_settings_ack(&b, 0);
+	run_all(&b, NULL, 0, &r);
+
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.n, 2);
+	check_chat(by_path(&r, "/a/v1/chat/completions"),
+		   "/a/v1/chat/completions", 200, 1, 2, strlen(REQ_BODY),
+		   strlen(ra));
+	check_chat(by_path(&r, "/b/v1/chat/completions"),
+		   "/b/v1/chat/completions", 200, 3, 4, strlen(REQ_BODY),
+		   strlen(rb));
+	result_free(&r);
+	h2b_free(&b);
+	free(ra);
+	free(rb);
 	(void)state;
 }
 
@@ -1386,6 +1443,7 @@ int main(void)
 		cmocka_unit_test(test_push_promise),
 		cmocka_unit_test(test_interim_trailers_nobody),
 		cmocka_unit_test(test_table_size_settings),
+		cmocka_unit_test(test_table_size_before_ack),
 		cmocka_unit_test(test_table_size_decrease_needs_update),
 		cmocka_unit_test(test_gzip_body),
 		cmocka_unit_test(test_connection_closed),
