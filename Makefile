@@ -43,7 +43,7 @@ SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all \
 SAN_CFLAGS  := $(BASE_CFLAGS) -O1 -fPIC $(SAN_FLAGS)
 
 DECODER_LIBS := -lcjson -lnghttp2 -lz -lbrotlidec -lzstd -lcrypto
-TEST_LIBS    := -lcmocka
+TEST_LIBS    := -lcmocka -lbrotlienc
 
 # Filled by the fragments.
 ALL_TARGETS :=

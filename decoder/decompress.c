@@ -188,28 +188,23 @@ static int feed_brotli(tt_decompress *d, const unsigned char *p, size_t n)
 static int feed_zstd(tt_decompress *d, const unsigned char *p, size_t n)
 {
 	ZSTD_inBuffer in = { p, n, 0 };
+	int out_full = 0; /* the decoder may hold more output than fitted */
 
-	while (in.pos < in.size) {
+	while (in.pos < in.size || out_full) {
 		ZSTD_outBuffer out = { d->out, OUT_CHUNK, 0 };
+		size_t before = in.pos;
 		size_t rc = ZSTD_decompressStream(d->zs, &out, &in);
 		if (ZSTD_isError(rc))
 			return TT_EDECODE;
 		if (out.pos)
 			d->fn(d->user, (const char *)d->out, out.pos);
-		d->finished = (rc == 0);
-		if (out.pos == 0 && in.pos == in.size)
-			break;
-	}
-	/* Flush what the decoder still holds for this input. */
-	for (;;) {
-		ZSTD_outBuffer out = { d->out, OUT_CHUNK, 0 };
-		size_t rc = ZSTD_decompressStream(d->zs, &out, &in);
-		if (ZSTD_isError(rc))
-			return TT_EDECODE;
-		if (out.pos)
-			d->fn(d->user, (const char *)d->out, out.pos);
-		d->finished = (rc == 0);
-		if (out.pos < OUT_CHUNK)
+		/* 0 means a frame just ended; more input starts another. */
+		if (rc == 0)
+			d->finished = 1;
+		else if (in.pos > before || out.pos)
+			d->finished = 0;
+		out_full = out.pos == OUT_CHUNK;
+		if (!out_full && in.pos == before)
 			break;
 	}
 	return 0;

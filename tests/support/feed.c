@@ -1,4 +1,5 @@
 /* feed.c - split feeding of transcripts; see feed.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,4 +57,35 @@ void feed_stable_json(const tt_record *rec, char *buf, size_t cap)
 	r.duration_ms = -1;
 	if (tt_record_to_json(&r, buf, cap) < 0)
 		buf[0] = '\0';
+}
+
+int feed_run_all(const tt_decoder_config *cfg, const feed_piece *pieces,
+		 size_t npieces, feed_result *out)
+{
+	char a[TT_RECORD_JSON_MAX], b[TT_RECORD_JSON_MAX];
+	feed_result *other = malloc(sizeof(*other));
+	int rc = 0;
+
+	if (!other)
+		return -1;
+	feed_run(cfg, pieces, npieces, FEED_WHOLE, 1, out);
+	for (unsigned seed = 0; seed < 12 && rc == 0; seed++) {
+		feed_mode mode = seed == 11 ? FEED_BYTES : FEED_RANDOM;
+		feed_run(cfg, pieces, npieces, mode, seed, other);
+		if (other->n != out->n) {
+			printf("split feed (seed %u): %d records, whole feed %d\n", seed,
+			       other->n, out->n);
+			rc = -1;
+		}
+		for (int i = 0; rc == 0 && i < out->n && i < FEED_MAX_RECORDS; i++) {
+			feed_stable_json(&out->rec[i], a, sizeof(a));
+			feed_stable_json(&other->rec[i], b, sizeof(b));
+			if (strcmp(a, b) != 0) {
+				printf("split feed (seed %u) differs:\n%s\n%s\n", seed, a, b);
+				rc = -1;
+			}
+		}
+	}
+	free(other);
+	return rc;
 }

@@ -37,6 +37,14 @@ typedef struct feed_piece {
 void feed_run(const tt_decoder_config *base, const feed_piece *pieces,
 	      size_t npieces, feed_mode mode, unsigned seed, feed_result *out);
 
+/*
+ * Run the transcript whole, in random pieces (several seeds) and one byte
+ * at a time.  out gets the whole-feed records.  Returns 0 when every mode
+ * gave the same records, else -1 after printing the first difference.
+ */
+int feed_run_all(const tt_decoder_config *cfg, const feed_piece *pieces,
+		 size_t npieces, feed_result *out);
+
 /* The record as JSON without the fields that differ run to run (id, times). */
 void feed_stable_json(const tt_record *rec, char *buf, size_t cap);
 
