@@ -138,6 +138,23 @@ EOF
 	done
 	check "12 parallel h2 streams all complete and intact"
 
+	# Optional codings: only when Debian's python3-brotli / python3-zstandard
+	# are installed (the mock then offers them).
+	for enc in br:brotli zstd:zstandard; do
+		mod=${enc#*:} enc=${enc%%:*}
+		if ! "$TT_PY" -c "import $mod" 2>/dev/null; then
+			echo "skip: $enc coding not checked (python module $mod absent)"
+			continue
+		fi
+		for proto in --http1.1 --http2; do
+			mock_curl $proto --compressed -H "Accept-Encoding: $enc" -D "$W/hdr" -o "$W/out" \
+				"$(mock_url /fx/openai/chat-stream-include-usage-toolcall/x)"
+			grep -qi "^content-encoding: $enc" "$W/hdr" || fail "$enc $proto: not $enc-encoded"
+			cmp -s "$W/out" "$FX/openai/chat-stream-include-usage-toolcall.sse" || fail "$enc $proto: body differs"
+			check "$enc $proto: streamed body decodes to the fixture"
+		done
+	done
+
 	sel=$("$TT_PY" "$TT_MOCK_DIR/expect.py" --selftest "$FX" | tail -n 1)
 	echo "expect.py --selftest: $sel"
 	case "$sel" in
