@@ -124,6 +124,8 @@ int tt_rec_parse_ts(const char *s, size_t len, int64_t *us)
 		return TT_EINVAL;
 	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
 		return TT_EINVAL;
+	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return TT_EINVAL;
 	if (i < len && s[i] == '.') {
 		int n = 0;
 
