@@ -115,3 +115,10 @@ install: build-all
 .PHONY: clean
 clean:
 	rm -rf $(BUILD)
+
+# The README's main command: the whole product, end to end, on the
+# embedded defaults.
+.PHONY: demo
+demo: deps
+	$(Q)$(MAKE) --no-print-directory build-all
+	$(Q)demo/run.sh
