@@ -38,8 +38,10 @@ v=$(mock_curl -o /dev/null -w '%{http_code}' "$(mock_url /no/such/route)" -d '{}
 check "unknown route is 404"
 
 # Two requests, one curl, HTTP/1.1: the second reuses the connection.
+nlog=$(mock_log_count)
 mock_curl --http1.1 -o /dev/null -o /dev/null "$(mock_url /fx/none/none/)" \
 	"$(mock_url /fx/none/none/)" || true
+mock_wait_log $((nlog + 2)) || fail "keep-alive requests not logged"
 conns=$(tail -n 2 "$MOCK_LOG" | "$TT_PY" -c '
 import json, sys
 print(" ".join(str(json.loads(l)["conn"]) for l in sys.stdin))')
@@ -68,6 +70,7 @@ sys.stdout.buffer.write(b"".join(b"data: " + l + b"\n\n" for l in lines) + b"dat
 			for comp in "" --compressed; do
 				out=$W/out
 				rm -f "$out" "$W/hdr"
+				nlog=$(mock_log_count)
 				v=$(mock_curl $proto $comp -D "$W/hdr" -o "$out" -w '%{http_version} %{http_code}' \
 					"$(mock_url "/fx/$name/v1/x")")
 				what="$name $proto ${comp:-identity}"
@@ -89,6 +92,7 @@ sys.stdout.buffer.write(b"".join(b"data: " + l + b"\n\n" for l in lines) + b"dat
 						grep -q '^content-length: ' <<<"$hdrs" || fail "$what: no Content-Length"
 					fi
 				fi
+				mock_wait_log $((nlog + 1)) || fail "$what: not logged"
 				"$TT_PY" - "$MOCK_LOG" "$want" "${v%% *}" "$([ -n "$comp" ] && echo gzip || echo identity)" <<'PY' ||
 import hashlib, json, sys
 log, want, http, enc = sys.argv[1:]
@@ -184,6 +188,8 @@ print((len(b) + 3) // 4, nat, out)
 synth() { # synth NAME PATH REQFILE PYCHECK [curl args...]
 	local name=$1 path=$2 req=$3 code=$4
 	shift 4
+	local nlog
+	nlog=$(mock_log_count)
 	mock_curl "$@" -o "$W/body" -w '%{http_code}' -H 'Content-Type: application/json' \
 		-H 'Authorization: Bearer sk-mock-secret-key' --data-binary "@$req" \
 		"$(mock_url "$path")" >"$W/code"
@@ -205,6 +211,7 @@ def sse(raw):
 $code
 EOF
 	# expect.py must read the same figures off the body the mock logged.
+	mock_wait_log $((nlog + 1)) || fail "$name: not logged"
 	"$TT_PY" - "$TT_MOCK_DIR" "$MOCK_LOG" "$path" <<'EOF' || fail "$name: expect.py disagrees with the mock"
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -360,8 +367,10 @@ check "240 KB request body over h2 (flow control)"
 # --- robustness ------------------------------------------------------------------
 if [ -n "$FX" ]; then
 	rc=0
+	nlog=$(mock_log_count)
 	mock_curl --http1.1 -o "$W/out" "$(mock_url /reset/fx/openai/chat-stream-include-usage-toolcall/x)" 2>/dev/null || rc=$?
 	[ "$rc" -ne 0 ] || fail "/reset/ did not break the transfer"
+	mock_wait_log $((nlog + 1)) || fail "/reset/ not logged"
 	[ "$(mock_log_last complete)" = false ] || fail "/reset/ logged as complete"
 	[ "$(mock_log_last body_bytes)" = 100 ] || fail "/reset/ cut at $(mock_log_last body_bytes) bytes"
 	check "/reset/ cuts the connection after --reset-after-bytes (curl exit $rc)"

@@ -29,6 +29,11 @@
 #   mock_curl ARGS...      curl -sS --cacert $MOCK_CA --max-time 30 ARGS...
 #   mock_log_last [FIELD]  print the last log line, or one field of it
 #   mock_log_count         print how many responses the mock has logged
+#   mock_wait_log N        wait (up to 10 s) until the log has N lines: the
+#                          mock writes a response's line just after its last
+#                          byte, so a client can finish a moment before it.
+#                          Typical: n=$(mock_log_count); <request>;
+#                          mock_wait_log $((n + 1)); mock_log_last ...
 #   mock_expect BODY PATH [STATUS]
 #                          run expect.py on a body file: the figures a record
 #                          of this exchange must carry (one JSON object)
@@ -81,7 +86,7 @@ mock_start() {
 	: >"$MOCK_LOG"
 	"$TT_PY" "$TT_MOCK_DIR/mock_provider.py" --port 0 \
 		--ready-file "$MOCK_TMP/ready.json" --log "$MOCK_LOG" \
-		--log-dir "$MOCK_TMP/bodies" \
+		--log-dir "$MOCK_TMP/bodies" --cert-dir "$MOCK_TMP/tls" \
 		--max-seconds "${MOCK_MAX_SECONDS:-300}" "$@" \
 		</dev/null >"$MOCK_TMP/mock.out" 2>&1 &
 	MOCK_PID=$!
@@ -148,6 +153,16 @@ mock_log_last() {
 
 mock_log_count() {
 	wc -l <"$MOCK_LOG" | tr -d ' '
+}
+
+mock_wait_log() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(mock_log_count)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "mock_wait_log: fewer than $1 log lines after 10 s" >&2
+	return 1
 }
 
 mock_expect() {

@@ -1521,6 +1521,9 @@ def parse_args(argv):
     p.add_argument("--cert", help="server certificate (PEM); default: a "
                    "throwaway CA and certificate made with openssl")
     p.add_argument("--key", help="private key for --cert")
+    p.add_argument("--cert-dir", help="where to make the throwaway CA and "
+                   "certificate (kept at exit); default: a temp dir removed "
+                   "at exit")
     p.add_argument("--plain", action="store_true",
                    help="serve plaintext HTTP/1.1 and h2c (prior knowledge) "
                    "instead of TLS")
@@ -1580,8 +1583,12 @@ async def amain(args):
         if args.cert:
             cert, key, ca = args.cert, args.key, args.cert
         else:
-            tmpdir = tempfile.mkdtemp(prefix="tokentap-mock-")
-            ca, cert, key = make_cert(tmpdir)
+            if args.cert_dir:
+                os.makedirs(args.cert_dir, exist_ok=True)
+                ca, cert, key = make_cert(args.cert_dir)
+            else:
+                tmpdir = tempfile.mkdtemp(prefix="tokentap-mock-")
+                ca, cert, key = make_cert(tmpdir)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
         ctx.set_alpn_protocols(["h2", "http/1.1"])
