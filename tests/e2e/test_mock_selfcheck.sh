@@ -79,7 +79,7 @@ sys.stdout.buffer.write(b"".join(b"data: " + l + b"\n\n" for l in lines) + b"dat
 				*) fail "$what: got '$v'" ;;
 				esac
 				cmp -s "$out" "$want" || fail "$what: body differs from the fixture"
-				hdrs=$(tr -d '\r' <"$W/hdr" | tr 'A-Z' 'a-z')
+				hdrs=$(tr -d '\r' <"$W/hdr" | tr '[:upper:]' '[:lower:]')
 				if [ -n "$comp" ]; then
 					grep -q '^content-encoding: gzip$' <<<"$hdrs" || fail "$what: not gzip-encoded"
 				else
