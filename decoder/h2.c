@@ -798,8 +798,14 @@ static int feed_dir(tt_h2 *h, int d, const uint8_t *p, size_t n,
 	size_t k;
 	int rc;
 
+	/*
+	 * Go on while there are bytes, and also when what is left of the
+	 * frame needs none (an empty body, the end of a frame): the frame's
+	 * end then happens in this call, whatever the next read brings.
+	 */
 	while (n > 0 || (dd->phase != PH_PREFACE && dd->phase != PH_HEADER &&
-			 dd->left == 0)) {
+			 (dd->left == 0 ||
+			  (dd->phase == PH_BODY && dd->left == dd->pad)))) {
 		switch (dd->phase) {
 		case PH_PREFACE:
 			k = H2_PREFACE_LEN - dd->preface_got;
