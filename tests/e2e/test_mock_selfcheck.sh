@@ -116,10 +116,18 @@ EOF
 	v=$(mock_curl -o "$W/out" -w '%{http_code}' "$(mock_url /fx/anthropic/error-529-overloaded/v1/messages)")
 	[ "$v" = 529 ] || fail "529 fixture answered $v"
 	check "status comes from the fixture metadata"
+	nlog=$(mock_log_count)
 	mock_curl --http1.1 -D "$W/hdr" -o "$W/out" \
 		"$(mock_url /fx/bedrock/invoke-nova-nonstream-guardrail-partial-usage/model/m/invoke)"
-	grep -qi '^x-amzn-bedrock-output-token-count: 51' "$W/hdr" || fail "bedrock token-count header missing"
+	out_hdr=$(tr -d '\r' <"$W/hdr" | sed -n 's/^[Xx]-[Aa]mzn-[Bb]edrock-[Oo]utput-[Tt]oken-[Cc]ount: //p')
+	want_hdr=$(json_get "$FX/bedrock/invoke-nova-nonstream-guardrail-partial-usage.meta.json" \
+		'd["response_headers"]["X-Amzn-Bedrock-Output-Token-Count"][0]')
+	[ -n "$out_hdr" ] && [ "$out_hdr" = "$want_hdr" ] || fail "bedrock token-count header: '$out_hdr'"
 	check "bedrock token-count headers are replayed"
+	mock_wait_log $((nlog + 1)) || fail "bedrock fixture not logged"
+	got=$("$TT_PY" "$TT_MOCK_DIR/expect.py" --log-entry "$(mock_log_last)" | json_get - 'd["output_tokens"]')
+	[ "$got" = "$out_hdr" ] || fail "expect.py --log-entry: output $got, header says $out_hdr"
+	check "expect.py --log-entry takes the output count from the logged header"
 	grep -qi '^content-type: application/vnd.amazon.eventstream' <(
 		mock_curl -D - -o /dev/null "$(mock_url /fx/bedrock/invoke-stream-nova/x)") ||
 		fail "eventstream content type"

@@ -17,6 +17,10 @@ compare the decoder's records with it.
       otherwise (errors).  Absent figures are null, never 0, except where
       DESIGN.md says so (Ollama's absent prompt_eval_count is 0).
 
+  expect.py --log-entry 'JSON'
+      the same, for one line of the mock's --log: path, status, the usage
+      response headers and body_file all come from it.
+
   expect.py --selftest FIXTURES_DIR
       checks this module against every row of MANIFEST.tsv: it normalises
       the manifest's raw figures (as recorded by the corpus authors) and
@@ -770,10 +774,24 @@ def main(argv):
     ap.add_argument("--request", help="request body file (for the model "
                     "when the response names none)")
     ap.add_argument("--selftest", metavar="FIXTURES_DIR")
+    ap.add_argument("--log-entry", metavar="JSON",
+                    help="one line of mock_provider.py's log")
     ap.add_argument("body", nargs="?")
     a = ap.parse_args(argv)
     if a.selftest:
         return selftest(a.selftest)
+    if a.log_entry:
+        try:
+            e = json.loads(a.log_entry)
+            with open(e["body_file"], "rb") as f:
+                body = f.read()
+        except (ValueError, KeyError, OSError) as err:
+            ap.error("bad --log-entry: %s" % err)
+        print(json.dumps(expect(body, e.get("path") or "/",
+                                int(e.get("status") or 200),
+                                e.get("usage_headers") or {}),
+                         sort_keys=True))
+        return 0
     if not a.body:
         ap.error("BODYFILE is required")
     headers = {}

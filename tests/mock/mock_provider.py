@@ -60,9 +60,17 @@ final cumulative counts; Responses ends with response.completed (or
 response.incomplete when cut); Gemini repeats usageMetadata on every chunk
 (snapshots); Ollama reports counts on the "done": true line.
 
-The log (--log) holds one JSON line per response: no request header and no
-request body is ever written, and the query string is dropped from "path"
-(Gemini clients may put the API key there).
+The log (--log) holds one JSON line per response:
+  seq, conn, ts, method, path, fixture, kind (fixture|synthetic|error|health),
+  status, http ("1.1"|"2"), encoding, streamed, complete (false when the
+  client left or /reset/ cut it), reset, request_bytes (a length only),
+  body_bytes, body_sha256, body_file (a copy of exactly the uncompressed body
+  bytes sent), usage_headers (the x-amzn-bedrock-*-token-count response
+  headers sent, {} mostly), synthetic (null, or the figures the mock put in
+  the body: api, model, stream, input_tokens, output_tokens,
+  cache_read_tokens, cache_write_tokens, ..., usage_in_body).
+No request header and no request body is ever written, and the query string
+is dropped from "path" (Gemini clients may put the API key there).
 """
 
 import argparse
@@ -1091,6 +1099,7 @@ class Server:
                      "request_bytes": len(req.body),
                      "body_bytes": len(sent), "body_sha256": sha,
                      "body_file": os.path.abspath(bf),
+                     "usage_headers": dict(plan.headers),
                      "synthetic": plan.synthetic}
             self.log_fp.write(jdump(entry) + "\n")
             self.log_fp.flush()
