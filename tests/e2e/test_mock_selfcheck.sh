@@ -150,6 +150,43 @@ EOF
 	done
 	check "12 parallel h2 streams all complete and intact"
 
+	# Every fixture of the manifest, replayed in one parallel h2 curl: the
+	# bytes and the status (the manifest's http_status, else 200).
+	nlog=$(mock_log_count)
+	"$TT_PY" - "$FX" "$MOCK_URL" "$W" >"$W/all.cfg" <<'PY'
+import csv, os, sys
+fx, url, w = sys.argv[1:]
+rows = list(csv.DictReader(open(os.path.join(fx, "MANIFEST.tsv")), delimiter="\t", quoting=csv.QUOTE_NONE))
+for i, r in enumerate(rows):
+    prov, fn = r["file"].split("/", 1)
+    name = fn.split(".")[0]
+    print('url = "%s/fx/%s/%s/all/%d"\noutput = "%s/all.%d"' % (url, prov, name, i, w, i))
+PY
+	mock_curl --http2 --compressed -Z --parallel-max 20 -K "$W/all.cfg" 2>"$W/all.err" ||
+		fail "replaying every fixture: $(cat "$W/all.err")"
+	total=$(grep -c '^url' "$W/all.cfg")
+	mock_wait_log $((nlog + total)) || fail "not every fixture was logged"
+	"$TT_PY" - "$FX" "$W" "$MOCK_LOG" <<'PY' || fail "a replayed fixture differs"
+import csv, json, os, sys
+fx, w, log = sys.argv[1:]
+rows = list(csv.DictReader(open(os.path.join(fx, "MANIFEST.tsv")), delimiter="\t", quoting=csv.QUOTE_NONE))
+status = {}
+for line in open(log):
+    e = json.loads(line)
+    if "/all/" in e["path"]:
+        status[int(e["path"].rsplit("/", 1)[1])] = e["status"]
+for i, r in enumerate(rows):
+    want = open(os.path.join(fx, r["file"]), "rb").read()
+    if r["file"].endswith(".chunks.jsonl"):
+        want = b"".join(b"data: " + l + b"\n\n" for l in want.split(b"\n") if l.strip()) + b"data: [DONE]\n\n"
+    got = open(os.path.join(w, "all.%d" % i), "rb").read()
+    assert got == want, r["file"]
+    st = int(r["http_status"]) if r["http_status"].isdigit() else 200
+    assert status.get(i) == st, (r["file"], status.get(i), st)
+print("replayed", len(rows), "fixtures")
+PY
+	check "all $total manifest fixtures replay byte for byte with their status"
+
 	# Optional codings: only when Debian's python3-brotli / python3-zstandard
 	# are installed (the mock then offers them).
 	for enc in br:brotli zstd:zstandard; do
