@@ -960,6 +960,37 @@ static void test_es_bad_headers(void **state)
 	out_free(&in);
 }
 
+/*
+ * A bad prelude is known as soon as its 12 bytes are in: the verdict must
+ * not depend on whether the rest of the claimed message arrived in the
+ * same piece (DESIGN: the same result however the bytes are cut).
+ */
+static void test_es_bad_prelude_early(void **state)
+{
+	struct out in = { 0 };
+	size_t second;
+
+	(void)state;
+	es_put_event(&in, "a", "{}");
+	second = in.len;
+	es_put_event(&in, "b", "{\"payload\":\"long enough to be cut\"}");
+	in.s[second + 9] ^= 0x10; /* the prelude CRC */
+	/* The stream stops halfway through the damaged message. */
+	struct out got = run_all(run_es, in.s, second + 20, NULL);
+	assert_string_equal(got.s, "ev=a mt=event ex= {{}}\nrc=-4 end=-4");
+	out_free(&got);
+
+	/* A length below the 16-byte minimum, with a valid prelude CRC. */
+	unsigned char pre[12];
+	put_be32(pre, 8);
+	put_be32(pre + 4, 0);
+	put_be32(pre + 8, (uint32_t)crc32(0L, pre, 8));
+	got = run_all(run_es, (const char *)pre, sizeof(pre), NULL);
+	assert_string_equal(got.s, "rc=-4 end=-4");
+	out_free(&got);
+	out_free(&in);
+}
+
 static void test_es_over_cap(void **state)
 {
 	struct out in = { 0 };
@@ -1517,6 +1548,7 @@ int main(void)
 		cmocka_unit_test(test_es_header_types),
 		cmocka_unit_test(test_es_bad_crc),
 		cmocka_unit_test(test_es_bad_headers),
+		cmocka_unit_test(test_es_bad_prelude_early),
 		cmocka_unit_test(test_es_over_cap),
 		cmocka_unit_test(test_es_truncated),
 		cmocka_unit_test(test_es_fixtures),
