@@ -419,6 +419,16 @@ if [ -n "$FX" ]; then
 	[ "$(mock_log_last complete)" = false ] || fail "/reset/ logged as complete"
 	[ "$(mock_log_last body_bytes)" = 100 ] || fail "/reset/ cut at $(mock_log_last body_bytes) bytes"
 	check "/reset/ cuts the connection after --reset-after-bytes (curl exit $rc)"
+	rc=0
+	nlog=$(mock_log_count)
+	mock_curl --http2 --compressed -o "$W/out" "$(mock_url /reset/777/fx/openai/chat-stream-include-usage-toolcall/x)" 2>/dev/null || rc=$?
+	[ "$rc" -ne 0 ] || fail "/reset/777/ did not break the h2 transfer"
+	mock_wait_log $((nlog + 1)) || fail "/reset/777/ not logged"
+	[ "$(mock_log_last body_bytes)" = 777 ] || fail "/reset/777/ cut at $(mock_log_last body_bytes) bytes"
+	cmp -s "$W/out" <(head -c 777 "$FX/openai/chat-stream-include-usage-toolcall.sse") ||
+		cmp -s "$W/out" <(head -c "$(stat -c %s "$W/out")" "$FX/openai/chat-stream-include-usage-toolcall.sse") ||
+		fail "/reset/777/: what arrived is not a prefix of the fixture"
+	check "/reset/<N>/ over h2 and gzip cuts after N body bytes (curl exit $rc)"
 fi
 # A client that reads a little and leaves; then one that resets h2 streams.
 mock_curl --http1.1 -N --data-binary "@$W/oa_nu.json" "$(mock_url /v1/chat/completions)" 2>/dev/null | head -c 10 >/dev/null || true

@@ -16,9 +16,11 @@ Routes (after optional leading path markers, see below):
 
 Path markers, consumed from the front of the path in any order:
   /reset/      close the connection abruptly (TCP RST) after
-               --reset-after-bytes uncompressed body bytes
+               --reset-after-bytes uncompressed body bytes; /reset/<N>/ after N
   /chunked/    send even a non-streamed body in pieces (chunked / many DATA frames)
   /enc/<e>/    force the content coding: identity, gzip, br or zstd
+  /pause/<ms>/ pause between pieces for this response (at most 10000)
+  /pieces/<n>/ send this streamed response in n pieces
 e.g. /reset/fx/openai/chat-stream-no-usage/v1/chat/completions
 
 Synthetic usage formulas (deterministic; the tests rely on them):
@@ -240,6 +242,9 @@ class Plan:
         self.synthetic = synthetic
         self.encoding = None            # forced coding from /enc/<e>/
         self.reset = False
+        self.reset_after = None         # /reset/<N>/
+        self.pause_ms = None            # /pause/<ms>/
+        self.pieces = None              # /pieces/<n>/
 
 
 def json_plan(status, obj, kind="error"):
@@ -978,11 +983,22 @@ class Server:
         i = 1
         reset = chunked = False
         enc = None
+        reset_n = pause = pieces = None
         while i < len(segs):
             s = segs[i]
+            nxt = segs[i + 1] if i + 1 < len(segs) else ""
             if s == "reset":
                 reset = True
                 i += 1
+                if nxt.isdigit() and len(nxt) <= 9:
+                    reset_n = int(nxt)
+                    i += 1
+            elif s == "pause" and nxt.isdigit() and len(nxt) <= 5:
+                pause = min(int(nxt), 10000)
+                i += 2
+            elif s == "pieces" and nxt.isdigit() and len(nxt) <= 5:
+                pieces = max(1, min(int(nxt), 10000))
+                i += 2
             elif s == "chunked":
                 chunked = True
                 i += 1
@@ -1010,17 +1026,21 @@ class Server:
         if chunked:
             plan.streamed = True
         plan.reset = reset
+        plan.reset_after = reset_n
+        plan.pause_ms = pause
+        plan.pieces = pieces
         plan.encoding = enc
         return plan
 
     # -- response pipeline ----------------------------------------------------
 
-    def pieces(self, body, streamed):
+    def pieces(self, body, streamed, want=None):
         """Split a streamed body at pseudo-random offsets (seeded by the body,
         so a replay splits alike), deliberately not on event boundaries."""
-        if not streamed or len(body) < 2:
+        want = want or self.args.pieces
+        if not streamed or len(body) < 2 or want < 2:
             return [body]
-        n = max(2, min(self.args.pieces, len(body)))
+        n = min(want, len(body))
         rng = random.Random(hashlib.sha256(body).digest())
         cuts = sorted(rng.sample(range(1, len(body)), n - 1))
         out, prev = [], 0
@@ -1045,7 +1065,12 @@ class Server:
             headers.append(("content-encoding", enc))
         headers += plan.headers
         body = plan.body
-        limit = self.args.reset_after_bytes if plan.reset else None
+        limit = None
+        if plan.reset:
+            limit = plan.reset_after if plan.reset_after is not None \
+                else self.args.reset_after_bytes
+        pause = plan.pause_ms if plan.pause_ms is not None \
+            else self.args.pause_ms
         sent = bytearray()
         complete = False
         try:
@@ -1058,7 +1083,8 @@ class Server:
             else:
                 await out.start(plan.status, headers, None)
                 coder = Encoder(enc)
-                pieces = self.pieces(body, True) if plan.streamed else [body]
+                pieces = self.pieces(body, True, plan.pieces) \
+                    if plan.streamed else [body]
                 for k, p in enumerate(pieces):
                     last = k == len(pieces) - 1
                     if limit is not None and len(sent) + len(p) >= limit:
@@ -1071,7 +1097,7 @@ class Server:
                     await out.write(coder.piece(p, last), last=last)
                     sent += p
                     if not last:
-                        await asyncio.sleep(self.args.pause_ms / 1000.0)
+                        await asyncio.sleep(pause / 1000.0)
             complete = True
         except ClientGone:
             pass
@@ -1562,6 +1588,8 @@ def parse_args(argv):
     if a.fixtures is None:
         a.fixtures = default_fixtures()
     if not os.path.isdir(a.fixtures):
+        if "--fixtures" in " ".join(argv):
+            log_err("no fixture directory %s: /fx/ answers 404" % a.fixtures)
         a.fixtures = None
     if bool(a.cert) != bool(a.key):
         p.error("--cert and --key go together")
