@@ -15,7 +15,7 @@ command -v curl >/dev/null || skip "curl is not installed"
 curl --version | grep -q HTTP2 || skip "this curl has no HTTP/2"
 
 mock_start --pause-ms 2 || fail "the mock did not start"
-W=$MOCK_TMP/work
+W=$MOCK_TMP/scratch
 mkdir -p "$W"
 n=0
 
@@ -259,6 +259,7 @@ EOF
 	mock_wait_log $((nlog + 1)) || fail "$name: not logged"
 	"$TT_PY" - "$TT_MOCK_DIR" "$MOCK_LOG" "$path" <<'EOF' || fail "$name: expect.py disagrees with the mock"
 import json, sys
+sys.dont_write_bytecode = True
 sys.path.insert(0, sys.argv[1])
 import expect
 d = json.loads(open(sys.argv[2]).read().splitlines()[-1])
