@@ -698,7 +698,9 @@ class Synth:
                 "status": state, "background": False, "error": None,
                 "incomplete_details": {"reason": "max_output_tokens"}
                 if state == "incomplete" else None,
-                "instructions": instr or None, "max_output_tokens": mt,
+                # The real API echoes the instructions; the mock does not, so
+                # that no prompt text sits in its body copies.
+                "instructions": None, "max_output_tokens": mt,
                 "model": model,
                 "output": [{"id": msg_id, "type": "message",
                             "status": state, "role": "assistant",
