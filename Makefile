@@ -62,6 +62,9 @@ include decoder/decoder.mk
 -include collector/collector.mk
 -include probes/probes.mk
 
+# The mock provider's own end-to-end check.
+E2E_TESTS += tests/e2e/test_mock_selfcheck.sh
+
 .PHONY: build-all
 build-all: $(ALL_TARGETS)
 

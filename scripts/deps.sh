@@ -8,7 +8,7 @@ packages=(
 	libssl-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev
 	libnghttp2-dev zlib1g-dev libbrotli-dev libzstd-dev
 	libsqlite3-dev libmicrohttpd-dev libbpf-dev bpftool
-	curl nghttp2-client python3 python3-h2 openssl
+	curl nghttp2-client python3 python3-h2 python3-brotli python3-zstandard openssl
 	prometheus nodejs npm valgrind procps iproute2
 )
 
