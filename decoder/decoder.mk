@@ -36,6 +36,6 @@ $(DECODER_FUZZ): $(BUILD)/fuzz/%: fuzz/%.c $(DECODER_SRCS) $(wildcard decoder/*.
 # Benchmarks.
 DECODER_BENCH := $(BUILD)/bench/bench_decoder
 BENCHES += $(DECODER_BENCH)
-$(DECODER_BENCH): $(BUILD)/obj/bench/bench_decoder.o $(DECODER_LIB)
+$(DECODER_BENCH): $(BUILD)/obj/bench/bench_decoder.o $(BUILD)/obj/tests/support/h2_build.o $(DECODER_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(DECODER_LIBS) -lssl
