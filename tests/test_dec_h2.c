@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <cJSON.h>
@@ -21,6 +22,7 @@
 
 #include "h2.h"
 #include "support/h2_build.h"
+#include "support/h2_peer.h"
 #include "support/tbuf.h"
 #include "support/wire.h"
 #include "tokentap/decoder.h"
@@ -1393,6 +1395,258 @@ static void test_conformance(void **state)
 	(void)state;
 }
 
+/* ---- real peers: curl and nghttp against an h2c server -------------- */
+
+#define PY "/usr/bin/python3"
+#define MOCK "tests/mock/mock_provider.py"
+#define NPEER 9
+
+static struct {
+	char *dir;
+	pid_t mock, relay;
+} peers;
+
+static int peers_teardown(void **state)
+{
+	h2p_stop(peers.relay);
+	h2p_stop(peers.mock);
+	if (peers.dir) {
+		h2p_rmdir(peers.dir);
+		free(peers.dir);
+	}
+	memset(&peers, 0, sizeof(peers));
+	(void)state;
+	return 0;
+}
+
+struct peer_req {
+	const wire_row *row;
+	char url[1400];
+	char path[1300];   /* the record's path: no query */
+	char body[720];    /* "@" and the file holding the request body */
+};
+
+/* "openai/x.chunks.jsonl" -> "openai/x": the mock's /fx/ name. */
+static void fixture_stem(const char *file, char *out, size_t cap)
+{
+	static const char *const exts[] = { ".chunks.jsonl", ".eventstream",
+					    ".ndjson", ".jsonl", ".json",
+					    ".sse", NULL };
+	size_t n = strlen(file);
+
+	for (int i = 0; exts[i]; i++) {
+		size_t e = strlen(exts[i]);
+		if (n > e && strcmp(file + n - e, exts[i]) == 0) {
+			n -= e;
+			break;
+		}
+	}
+	snprintf(out, cap, "%.*s", (int)n, file);
+}
+
+static int run_cmd(char **argv, const char *dir, const char *name)
+{
+	char log[700];
+
+	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
+	pid_t pid = h2p_spawn(argv, log);
+	assert_true(pid > 0);
+	int rc = h2p_wait(pid, 30000);
+	if (rc != 0) {
+		size_t len;
+		char *text = tbuf_read_file(log, &len);
+		print_message("%s exited %d:\n%s\n", name, rc, text ? text : "");
+		free(text);
+	}
+	return rc;
+}
+
+/*
+ * curl: one request per connection.  curl 7.88 (Debian 12) fails a second
+ * request on a reused prior-knowledge connection, also with -Z
+ * ("Error in the HTTP2 framing layer", curl/curl#10634, fixed in 8.0);
+ * nghttp covers many streams on one connection.
+ */
+static int run_curl(struct peer_req *rq, const char *name)
+{
+	char *argv[] = { "/usr/bin/curl", "-sS", "--http2-prior-knowledge",
+			 "--compressed", "--max-time", "20", "-o", "/dev/null",
+			 "-H", "content-type: application/json", "-H",
+			 "authorization: Bearer " SECRET, "--data-binary",
+			 rq->body, rq->url, NULL };
+
+	return run_cmd(argv, peers.dir, name);
+}
+
+/* nghttp: all requests at once on one connection, one body for all. */
+static int run_nghttp(struct peer_req *rq, int n)
+{
+	char *argv[32];
+	int a = 0;
+
+	assert_true(n < 20);
+	argv[a++] = "/usr/bin/nghttp";
+	argv[a++] = "-n";
+	argv[a++] = "-t";
+	argv[a++] = "20";
+	argv[a++] = "-d";
+	argv[a++] = rq[0].body + 1; /* without curl's '@' */
+	argv[a++] = "-H";
+	argv[a++] = "content-type: application/json";
+	argv[a++] = "-H";
+	argv[a++] = "authorization: Bearer " SECRET;
+	for (int i = 0; i < n; i++)
+		argv[a++] = rq[i].url;
+	argv[a] = NULL;
+	return run_cmd(argv, peers.dir, "nghttp");
+}
+
+/*
+ * Real byte streams: curl (three connections, one request each, with
+ * --compressed) and nghttp (six concurrent streams on one connection) talk
+ * h2c with prior knowledge to the mock provider
+ * (python-h2) through a relay that logs both directions; the captures go
+ * through the decoder in every split, as client and as server.  Bodies are
+ * corpus fixtures, so the expected figures are the manifest's.
+ */
+static void test_real_peers(void **state)
+{
+	static struct peer_req rq[NPEER];
+	char ready[600], stem[300];
+	wire_row *rows = NULL;
+	size_t nrows, picked = 0;
+	int mock_port = 0, relay_port = 0;
+
+	if (!wire_dir() || access(MOCK, R_OK) != 0 || access(PY, X_OK) != 0 ||
+	    access("/usr/bin/curl", X_OK) != 0 ||
+	    access("/usr/bin/nghttp", X_OK) != 0) {
+		print_message("skip: needs the corpus, " MOCK ", " PY
+			      ", curl and nghttp\n");
+		skip();
+	}
+	nrows = wire_load(&rows);
+	/* Streams and plain bodies of several providers, usage reported. */
+	for (size_t i = 0; i < nrows && picked < NPEER; i += 3) {
+		const wire_row *w = &rows[i];
+		const char *u = strstr(w->uri, "://");
+		const char *path = u ? strchr(u + 3, '/') : NULL;
+		if (w->status != 200 || !path ||
+		    strcmp(w->usage_source, "provider") != 0 ||
+		    w->provider_error)
+			continue;
+		rq[picked].row = w;
+		snprintf(rq[picked].path, sizeof(rq[picked].path), "%s", path);
+		picked++;
+	}
+	assert_int_equal(picked, NPEER);
+
+	peers.dir = h2p_tempdir();
+	assert_non_null(peers.dir);
+	snprintf(ready, sizeof(ready), "%s/mock.json", peers.dir);
+	char *margv[] = { PY, MOCK, "--plain", "--port", "0", "--ready-file",
+			  ready, "--max-seconds", "60", "--pause-ms", "3",
+			  NULL };
+	char mlog[700];
+	snprintf(mlog, sizeof(mlog), "%s/mock.log", peers.dir);
+	peers.mock = h2p_spawn(margv, mlog);
+	assert_true(peers.mock > 0);
+	if (h2p_wait_file(ready, 15000) != 0)
+		fail_msg("the mock provider did not start");
+	size_t len;
+	char *text = tbuf_read_file(ready, &len);
+	cJSON *j = text ? cJSON_Parse(text) : NULL;
+	free(text);
+	cJSON *jp = cJSON_GetObjectItemCaseSensitive(j, "port");
+	assert_true(cJSON_IsNumber(jp));
+	mock_port = jp->valueint;
+	cJSON_Delete(j);
+	peers.relay = h2p_relay_start(PY, peers.dir, mock_port, &relay_port,
+				      60);
+	assert_true(peers.relay > 0);
+
+	for (size_t i = 0; i < NPEER; i++) {
+		char file[600];
+		fixture_stem(rq[i].row->file, stem, sizeof(stem));
+		snprintf(rq[i].url, sizeof(rq[i].url),
+			 "http://127.0.0.1:%d/fx/%s%s", relay_port, stem,
+			 rq[i].path);
+		/* The record's path is the target without its query. */
+		char target[1300];
+		snprintf(target, sizeof(target), "/fx/%s%s", stem, rq[i].path);
+		target[strcspn(target, "?#")] = '\0';
+		snprintf(rq[i].path, sizeof(rq[i].path), "%s", target);
+		snprintf(file, sizeof(file), "%s/req-%zu.json", peers.dir, i);
+		FILE *f = fopen(file, "w");
+		assert_non_null(f);
+		fputs(rq[i].row->request_body, f);
+		fclose(f);
+		snprintf(rq[i].body, sizeof(rq[i].body), "@%s", file);
+	}
+
+	/* In this order, one capture each: conn-001 .. conn-004. */
+	static const struct {
+		size_t first, n;
+	} conns[] = { { 0, 1 }, { 1, 1 }, { 2, 1 }, { 3, NPEER - 3 } };
+	assert_int_equal(run_curl(&rq[0], "curl-1"), 0);
+	assert_int_equal(h2p_wait_captures(peers.dir, 1, 10000), 0);
+	assert_int_equal(run_curl(&rq[1], "curl-2"), 0);
+	assert_int_equal(h2p_wait_captures(peers.dir, 2, 10000), 0);
+	assert_int_equal(run_curl(&rq[2], "curl-3"), 0);
+	assert_int_equal(h2p_wait_captures(peers.dir, 3, 10000), 0);
+	assert_int_equal(run_nghttp(rq + 3, NPEER - 3), 0);
+	assert_int_equal(h2p_wait_captures(peers.dir, 4, 10000), 0);
+
+	size_t seen = 0;
+	for (int c = 1; c <= 4; c++) {
+		h2p_capture cap;
+		struct result r;
+		h2b b;
+
+		assert_int_equal(h2p_capture_load(peers.dir, c, &cap), 0);
+		assert_true(cap.n > 0);
+		assert_true(cap.chunks[0].from_client);
+		h2b_init(&b);
+		for (size_t i = 0; i < cap.n; i++)
+			h2b_raw_at(&b, cap.chunks[i].from_client,
+				   cap.chunks[i].p, cap.chunks[i].n,
+				   cap.chunks[i].at_us);
+		run_modes(&b, NULL, 1, 1, &r);
+		assert_int_equal(r.err, 0);
+		assert_int_equal(r.n, conns[c - 1].n);
+		assert_int_equal(r.llm, conns[c - 1].n);
+		assert_no_secret(&r);
+		for (size_t k = 0; k < conns[c - 1].n; k++) {
+			const struct peer_req *q = &rq[conns[c - 1].first + k];
+			const wire_row *w = q->row;
+			const cJSON *rec = by_path(&r, q->path);
+			char host[32];
+
+			snprintf(host, sizeof(host), "127.0.0.1:%d", relay_port);
+			assert_string_equal(rs(rec, "http"), "2");
+			assert_string_equal(rs(rec, "method"), "POST");
+			assert_string_equal(rs(rec, "host"), host);
+			assert_int_equal(ri(rec, "status"), 200);
+			assert_int_equal(ri(rec, "input_tokens"), w->input);
+			assert_int_equal(ri(rec, "output_tokens"), w->output);
+			assert_int_equal(ri(rec, "cache_read_tokens"),
+					 w->cache_read);
+			assert_int_equal(ri(rec, "cache_write_tokens"),
+					 w->cache_write);
+			assert_int_equal(ri(rec, "reasoning_tokens"),
+					 w->reasoning);
+			assert_string_equal(rs(rec, "usage_source"), "provider");
+			assert_null_str(rec, "error");
+			seen++;
+		}
+		result_free(&r);
+		h2b_free(&b);
+		h2p_capture_free(&cap);
+	}
+	assert_int_equal(seen, NPEER);
+	free(rows);
+	(void)state;
+}
+
 /*
  * tt_h2 on its own: the client direction must open with the exact
  * preface (decoder.c routes on a prefix of it), errors are sticky, and a
@@ -1452,6 +1706,7 @@ int main(void)
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_h2_direct),
 		cmocka_unit_test(test_conformance),
+		cmocka_unit_test_teardown(test_real_peers, peers_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,6 +61,15 @@ void h2b_raw(h2b *b, int from_client, const void *p, size_t n)
 	s->len += n;
 }
 
+void h2b_raw_at(h2b *b, int from_client, const void *p, size_t n,
+		int64_t at_us)
+{
+	h2b_cut(b);
+	h2b_raw(b, from_client, p, n);
+	b->segs[b->nsegs - 1].at_us = at_us;
+	b->clock_us = at_us;
+}
+
 void h2b_preface(h2b *b)
 {
 	h2b_raw(b, 1, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);

@@ -52,6 +52,9 @@ void h2b_free(h2b *b);
 void h2b_cut(h2b *b);
 
 void h2b_raw(h2b *b, int from_client, const void *p, size_t n);
+/* A segment of its own, stamped at_us (a captured read). */
+void h2b_raw_at(h2b *b, int from_client, const void *p, size_t n,
+		int64_t at_us);
 void h2b_preface(h2b *b);
 void h2b_frame(h2b *b, int from_client, uint8_t type, uint8_t flags,
 	       uint32_t sid, const void *payload, size_t len);
