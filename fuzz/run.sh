@@ -26,7 +26,7 @@ fi
 src=$(cd "$(dirname "$0")" && pwd)
 failed=0
 
-stat() { # stat NAME LOG: the last value libFuzzer printed for stat::NAME
+fstat() { # fstat NAME LOG: the last value libFuzzer printed for stat::NAME
 	sed -n "s/^stat::$1: *//p" "$2" | tail -n 1
 }
 
@@ -73,10 +73,10 @@ for t in "$@"; do
 		$seeddirs </dev/null >"$log" 2>&1
 	rc=$?
 
-	execs=$(stat number_of_executed_units "$log")
-	rate=$(stat average_exec_per_sec "$log")
+	execs=$(fstat number_of_executed_units "$log")
+	rate=$(fstat average_exec_per_sec "$log")
 	units=$(ls "$corpus" | wc -l)
-	rss=$(stat peak_rss_mb "$log")
+	rss=$(fstat peak_rss_mb "$log")
 	new=$(find "$arts" -maxdepth 1 -type f -newer "$mark" \
 		\( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
 		-o -name 'oom-*' -o -name 'slow-unit-*' \) | sort)
