@@ -719,10 +719,20 @@ static void test_interim_trailers_nobody(void **state)
 	h2b_headers(&b, 0, 1, trailers, 2, &end);
 	request(&b, 3, "/y/v1/chat/completions", REQ_BODY);
 	h2b_headers(&b, 0, 3, limited, 2, &end);
-	run_all(&b, NULL, 0, &r); /* no close: both must end by themselves */
+	/* The client ends its request with trailers instead of a DATA flag. */
+	req_head(&b, 5, "/z/v1/chat/completions", NULL);
+	h2b_data(&b, 1, 5, REQ_BODY, strlen(REQ_BODY), 0, 0, 0);
+	h2b_headers(&b, 1, 5, trailers, 2, &end);
+	resp_head(&b, 5, "200", "application/json", NULL);
+	h2b_data(&b, 0, 5, resp, strlen(resp), 1, 0, 0);
+	run_all(&b, NULL, 0, &r); /* no close: all must end by themselves */
 
 	assert_int_equal(r.err, 0);
-	assert_int_equal(r.n, 2);
+	assert_int_equal(r.n, 3);
+	const cJSON *z = by_path(&r, "/z/v1/chat/completions");
+	check_chat(z, "/z/v1/chat/completions", 200, 3, 30, strlen(REQ_BODY),
+		   strlen(resp));
+	assert_null_str(z, "error");
 	const cJSON *x = by_path(&r, "/x/v1/chat/completions");
 	check_chat(x, "/x/v1/chat/completions", 200, 3, 30, strlen(REQ_BODY),
 		   strlen(resp));
