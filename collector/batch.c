@@ -59,9 +59,7 @@ static void element_done(tt_batch *b)
 	int64_t index = b->mode == M_LINES ? -1 : b->index;
 	const char *p = b->elem.data ? b->elem.data : "";
 	size_t len = b->elem.len;
-	const char *end = NULL;
 	char err[112];
-	cJSON *obj;
 	int rc;
 
 	while (len && is_ws(p[len - 1]))
@@ -81,42 +79,24 @@ static void element_done(tt_batch *b)
 			reject(b, b->elem_line, index, "empty array element");
 		goto out;
 	}
-	obj = cJSON_ParseWithLengthOpts(p, len, &end, 0);
-	if (!obj || end != p + len) {
-		/* cJSON_GetErrorPtr() is a process global, racy across threads: no byte offset. */
-		snprintf(err, sizeof(err), "%s", obj ? "unexpected data after the JSON object"
-						     : "malformed JSON");
-		reject(b, b->elem_line, index, err);
-		cJSON_Delete(obj);
-		goto out;
-	}
 	if (b->nrecs == b->cap_recs) {
 		size_t ncap = b->cap_recs ? b->cap_recs * 2 : 64;
 		tt_rec *n = realloc(b->recs, ncap * sizeof(*n));
 
 		if (!n) {
 			b->oom = 1;
-			cJSON_Delete(obj);
 			goto out;
 		}
 		b->recs = n;
 		b->cap_recs = ncap;
 	}
-	{
-		size_t arena_mark = b->arena.len;
-
-		rc = tt_rec_from_json(obj, &b->arena, &b->recs[b->nrecs], err, sizeof(err));
-		if (rc == 0) {
-			b->nrecs++;
-		} else {
-			b->arena.len = arena_mark;  /* forget the strings of a rejected record */
-			if (rc == TT_EINVAL)
-				reject(b, b->elem_line, index, err);
-			else
-				reject(b, b->elem_line, index, "batch too large to hold in memory");
-		}
-	}
-	cJSON_Delete(obj);
+	rc = tt_rec_parse(p, len, &b->arena, &b->recs[b->nrecs], err, sizeof(err));
+	if (rc == 0)
+		b->nrecs++;
+	else if (rc == TT_EINVAL)
+		reject(b, b->elem_line, index, err);
+	else
+		reject(b, b->elem_line, index, "batch too large to hold in memory");
 out:
 	tt_buf_reset(&b->elem);
 	b->skipping = 0;
@@ -132,10 +112,38 @@ static void keep(tt_batch *b, char c)
 		b->skipping = 1;  /* over TT_BATCH_RECORD_MAX: reject when it ends */
 }
 
+static void keep_span(tt_batch *b, const char *p, size_t n)
+{
+	if (b->skipping || n == 0)
+		return;
+	if (tt_buf_add(&b->elem, p, n))
+		b->skipping = 1;
+}
+
 int tt_batch_feed(tt_batch *b, const char *p, size_t len)
 {
 	for (size_t i = 0; i < len && !b->oom; i++) {
 		char c = p[i];
+
+		/* Fast path: the bulk of a JSON Lines record goes in with one copy. */
+		if (b->mode == M_LINES && c != '\n') {
+			const char *nl = memchr(p + i, '\n', len - i);
+			size_t n = nl ? (size_t)(nl - (p + i)) : len - i;
+
+			keep_span(b, p + i, n);
+			i += n - 1;
+			continue;
+		}
+		/* Inside an array member's string: copy up to the next quote or backslash. */
+		if (b->mode == M_ARRAY && b->in_str && !b->esc && c != '"' && c != '\\') {
+			size_t n = 1;
+
+			while (i + n < len && p[i + n] != '"' && p[i + n] != '\\')
+				n++;
+			keep_span(b, p + i, n);
+			i += n - 1;
+			continue;
+		}
 
 		switch (b->mode) {
 		case M_UNKNOWN:

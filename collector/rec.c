@@ -2,6 +2,8 @@
 #include "rec.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -214,83 +216,498 @@ bad_hex:
 	return fail(err, errlen, f->name, why);
 }
 
-int tt_rec_from_json(const cJSON *obj, tt_buf *arena, tt_rec *out, char *err, size_t errlen)
+/* Field names in a small open-addressing hash, built once (FNV-1a). */
+#define FIELD_SLOTS 128
+static signed char field_slot[FIELD_SLOTS];
+static size_t field_len[TT_REC_NFIELDS];
+static pthread_once_t field_once = PTHREAD_ONCE_INIT;
+
+static unsigned fnv1a(const char *s, size_t len)
 {
+	unsigned h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static void build_field_slots(void)
+{
+	memset(field_slot, -1, sizeof(field_slot));
+	for (int i = 0; i < TT_REC_NFIELDS; i++) {
+		const char *n = tt_rec_fields[i].name;
+		unsigned h = fnv1a(n, strlen(n)) % FIELD_SLOTS;
+
+		field_len[i] = strlen(n);
+		while (field_slot[h] >= 0)
+			h = (h + 1) % FIELD_SLOTS;
+		field_slot[h] = (signed char)i;
+	}
+}
+
+static int field_index(const char *name, size_t len)
+{
+	unsigned h;
+
+	pthread_once(&field_once, build_field_slots);
+	for (h = fnv1a(name, len) % FIELD_SLOTS; field_slot[h] >= 0; h = (h + 1) % FIELD_SLOTS) {
+		int f = field_slot[h];
+
+		if (field_len[f] == len && memcmp(tt_rec_fields[f].name, name, len) == 0)
+			return f;
+	}
+	return -1;
+}
+
+/*
+ * A JSON reader for one flat record object (RFC 8259), allocation-free:
+ * decoded strings go straight into the arena.  A record is one object of
+ * scalars; members with unknown keys may hold anything, which is checked
+ * for well-formedness and skipped (nesting capped at MAX_DEPTH).
+ */
+#define MAX_DEPTH 64
+#define E_SYNTAX 1    /* malformed JSON */
+#define E_FIELD 2     /* well-formed, but a field is wrong: err says which */
+#define E_ARENA 3     /* the arena is full */
+
+struct jr {
+	const char *p, *end, *start;
+};
+
+static void ws(struct jr *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static int hex4(const char *p, uint32_t *out)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		int c = p[i], d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return 0;
+		v = v << 4 | (uint32_t)d;
+	}
+	*out = v;
+	return 1;
+}
+
+/* Where a decoded string goes: an arena, a fixed buffer, or nowhere. */
+struct sink {
+	tt_buf *buf;
+	char *fixed;
+	size_t cap, len;
+	int full;
+};
+
+static void put(struct sink *k, const char *p, size_t n)
+{
+	if (k->buf) {
+		if (!k->full && tt_buf_add(k->buf, p, n))
+			k->full = 1;
+	} else if (k->fixed) {
+		if (k->len + n > k->cap)
+			k->full = 1;
+		else
+			memcpy(k->fixed + k->len, p, n);
+	}
+	k->len += n;
+}
+
+/* At the opening quote; decode into k. Returns 0 or E_SYNTAX. */
+static int jstring(struct jr *j, struct sink *k)
+{
+	j->p++;
+	for (;;) {
+		const char *run = j->p;
+		char u8[4];
+		uint32_t cp, lo;
+		size_t n;
+
+		while (j->p < j->end && (unsigned char)*j->p >= 0x20 && *j->p != '"' && *j->p != '\\')
+			j->p++;
+		put(k, run, (size_t)(j->p - run));
+		if (j->p >= j->end || (unsigned char)*j->p < 0x20)
+			return E_SYNTAX;  /* unterminated, or a raw control character */
+		if (*j->p == '"') {
+			j->p++;
+			return 0;
+		}
+		if (j->end - j->p < 2)
+			return E_SYNTAX;
+		switch (j->p[1]) {
+		case '"': put(k, "\"", 1); j->p += 2; continue;
+		case '\\': put(k, "\\", 1); j->p += 2; continue;
+		case '/': put(k, "/", 1); j->p += 2; continue;
+		case 'b': put(k, "\b", 1); j->p += 2; continue;
+		case 'f': put(k, "\f", 1); j->p += 2; continue;
+		case 'n': put(k, "\n", 1); j->p += 2; continue;
+		case 'r': put(k, "\r", 1); j->p += 2; continue;
+		case 't': put(k, "\t", 1); j->p += 2; continue;
+		case 'u': break;
+		default: return E_SYNTAX;
+		}
+		if (j->end - j->p < 6 || !hex4(j->p + 2, &cp))
+			return E_SYNTAX;
+		if (cp >= 0xdc00 && cp <= 0xdfff)
+			return E_SYNTAX;  /* a lone low surrogate */
+		if (cp >= 0xd800 && cp <= 0xdbff) {
+			if (j->end - j->p < 12 || j->p[6] != '\\' || j->p[7] != 'u' ||
+			    !hex4(j->p + 8, &lo) || lo < 0xdc00 || lo > 0xdfff)
+				return E_SYNTAX;  /* a high surrogate without its low half */
+			j->p += 6;
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+		}
+		j->p += 6;
+		if (cp < 0x80) {
+			u8[0] = (char)cp;
+			n = 1;
+		} else if (cp < 0x800) {
+			u8[0] = (char)(0xc0 | cp >> 6);
+			u8[1] = (char)(0x80 | (cp & 0x3f));
+			n = 2;
+		} else if (cp < 0x10000) {
+			u8[0] = (char)(0xe0 | cp >> 12);
+			u8[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+			u8[2] = (char)(0x80 | (cp & 0x3f));
+			n = 3;
+		} else {
+			u8[0] = (char)(0xf0 | cp >> 18);
+			u8[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+			u8[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+			u8[3] = (char)(0x80 | (cp & 0x3f));
+			n = 4;
+		}
+		put(k, u8, n);
+	}
+}
+
+/* RFC 8259 number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int jnumber(struct jr *j, const char **start, size_t *len, int *integral)
+{
+	const char *p = j->p;
+
+	*start = p;
+	*integral = 1;
+	if (p < j->end && *p == '-')
+		p++;
+	if (p >= j->end || *p < '0' || *p > '9')
+		return E_SYNTAX;
+	if (*p == '0')
+		p++;
+	else
+		while (p < j->end && *p >= '0' && *p <= '9')
+			p++;
+	if (p < j->end && *p == '.') {
+		*integral = 0;
+		p++;
+		if (p >= j->end || *p < '0' || *p > '9')
+			return E_SYNTAX;
+		while (p < j->end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < j->end && (*p == 'e' || *p == 'E')) {
+		*integral = 0;
+		p++;
+		if (p < j->end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= j->end || *p < '0' || *p > '9')
+			return E_SYNTAX;
+		while (p < j->end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	*len = (size_t)(p - *start);
+	j->p = p;
+	return 0;
+}
+
+static int jword(struct jr *j, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0)
+		return E_SYNTAX;
+	j->p += n;
+	return 0;
+}
+
+/* Check and skip any value. */
+static int jskip(struct jr *j, int depth)
+{
+	struct sink none = {0};
+	const char *s;
+	size_t n;
+	int integral, rc;
+
+	ws(j);
+	if (j->p >= j->end)
+		return E_SYNTAX;
+	switch (*j->p) {
+	case '"':
+		return jstring(j, &none);
+	case 't':
+		return jword(j, "true");
+	case 'f':
+		return jword(j, "false");
+	case 'n':
+		return jword(j, "null");
+	case '[':
+	case '{': {
+		char close = *j->p == '[' ? ']' : '}';
+		int first = 1;
+
+		if (depth >= MAX_DEPTH)
+			return E_SYNTAX;
+		j->p++;
+		for (;;) {
+			ws(j);
+			if (j->p < j->end && *j->p == close && first) {
+				j->p++;
+				return 0;
+			}
+			if (close == '}') {
+				if (j->p >= j->end || *j->p != '"')
+					return E_SYNTAX;
+				if ((rc = jstring(j, &none)))
+					return rc;
+				ws(j);
+				if (j->p >= j->end || *j->p != ':')
+					return E_SYNTAX;
+				j->p++;
+			}
+			if ((rc = jskip(j, depth + 1)))
+				return rc;
+			ws(j);
+			if (j->p >= j->end)
+				return E_SYNTAX;
+			if (*j->p == close) {
+				j->p++;
+				return 0;
+			}
+			if (*j->p != ',')
+				return E_SYNTAX;
+			j->p++;
+			first = 0;
+		}
+	}
+	default:
+		return jnumber(j, &s, &n, &integral);
+	}
+}
+
+/* The value of a known field, at j->p (after white space). */
+static int jfield(struct jr *j, int i, tt_buf *arena, tt_rec *out, char *err, size_t errlen)
+{
+	const struct tt_rec_field *f = &tt_rec_fields[i];
+	char c = *j->p, num[512], why[64];
+	const char *s;
+	size_t n;
+	int integral, rc;
+
+	if (c == 'n') {
+		if ((rc = jword(j, "null")))
+			return rc;
+		if (f->flags & TT_RF_REQUIRED)
+			return fail(err, errlen, f->name, "required"), E_FIELD;
+		out->null |= (uint64_t)1 << i;
+		return 0;
+	}
+	switch (f->type) {
+	case TT_FT_STR:
+	case TT_FT_TS: {
+		struct sink k = {.buf = arena};
+		size_t mark = arena->len;
+
+		if (c != '"') {
+			if ((rc = jskip(j, 0)))
+				return rc;
+			return fail(err, errlen, f->name, f->type == TT_FT_TS ? "expected RFC 3339 string"
+									      : "expected string"), E_FIELD;
+		}
+		if ((rc = jstring(j, &k)))
+			return rc;
+		if (k.full)
+			return E_ARENA;
+		if (f->type == TT_FT_TS) {
+			rc = tt_rec_parse_ts(arena->data + mark, k.len, &out->v[i].i);
+			arena->len = mark;  /* the text is not kept */
+			if (rc)
+				return fail(err, errlen, f->name,
+					    "not an RFC 3339 date-time (e.g. 2026-01-02T03:04:05.000000Z)"),
+				       E_FIELD;
+			return 0;
+		}
+		if (check_str(f, arena->data + mark, k.len, err, errlen))
+			return E_FIELD;
+		if (mark > UINT32_MAX - k.len)
+			return E_ARENA;
+		out->v[i].s.off = (uint32_t)mark;
+		out->v[i].s.len = (uint32_t)k.len;
+		return 0;
+	}
+	case TT_FT_BOOL:
+		if (c == 't' || c == 'f') {
+			if ((rc = jword(j, c == 't' ? "true" : "false")))
+				return rc;
+			out->v[i].i = c == 't';
+			return 0;
+		}
+		if ((rc = jskip(j, 0)))
+			return rc;
+		return fail(err, errlen, f->name, "expected true, false or null"), E_FIELD;
+	case TT_FT_INT:
+	case TT_FT_NUM:
+		if (c != '-' && (c < '0' || c > '9')) {
+			if ((rc = jskip(j, 0)))
+				return rc;
+			return fail(err, errlen, f->name, f->type == TT_FT_INT ? "expected integer"
+									       : "expected number"), E_FIELD;
+		}
+		if ((rc = jnumber(j, &s, &n, &integral)))
+			return rc;
+		if (f->type == TT_FT_INT && integral && n <= 16 && s[0] != '-') {
+			int64_t v = 0;  /* fast path: at most 16 digits cannot overflow */
+
+			for (size_t d = 0; d < n; d++)
+				v = v * 10 + (s[d] - '0');
+			if (v > f->max) {
+				snprintf(why, sizeof(why), "larger than %lld", (long long)f->max);
+				return fail(err, errlen, f->name, why), E_FIELD;
+			}
+			out->v[i].i = v;
+			return 0;
+		}
+		if (n >= sizeof(num))
+			return fail(err, errlen, f->name, "number too long"), E_FIELD;
+		memcpy(num, s, n);
+		num[n] = '\0';
+		{
+			double d = strtod(num, NULL);
+
+			if (!isfinite(d))
+				return fail(err, errlen, f->name, f->type == TT_FT_INT
+						    ? "expected integer" : "expected number"), E_FIELD;
+			if (f->type == TT_FT_NUM) {
+				if (d < 0)
+					return fail(err, errlen, f->name, "must not be negative"), E_FIELD;
+				out->v[i].d = d;
+				return 0;
+			}
+			if (d != floor(d))
+				return fail(err, errlen, f->name, "expected integer"), E_FIELD;
+			if (d < 0)
+				return fail(err, errlen, f->name, "must not be negative"), E_FIELD;
+			if (d > (double)f->max) {
+				snprintf(why, sizeof(why), "larger than %lld", (long long)f->max);
+				return fail(err, errlen, f->name, why), E_FIELD;
+			}
+			out->v[i].i = (int64_t)d;
+			return 0;
+		}
+	}
+	return E_SYNTAX;
+}
+
+static int parse_object(struct jr *j, tt_buf *arena, tt_rec *out, char *err, size_t errlen)
+{
+	uint64_t seen = 0;
+	int rc, first = 1;
+
+	ws(j);
+	if (j->p >= j->end)
+		return E_SYNTAX;
+	if (*j->p != '{') {
+		if ((rc = jskip(j, 0)))
+			return rc;
+		ws(j);
+		if (j->p != j->end)
+			return E_SYNTAX;
+		return fail(err, errlen, "record", "expected a JSON object"), E_FIELD;
+	}
+	j->p++;
+	for (;;) {
+		char key[40];
+		struct sink k = {.fixed = key, .cap = sizeof(key)};
+		int f;
+
+		ws(j);
+		if (first && j->p < j->end && *j->p == '}') {
+			j->p++;
+			break;
+		}
+		if (j->p >= j->end || *j->p != '"')
+			return E_SYNTAX;
+		if ((rc = jstring(j, &k)))
+			return rc;
+		ws(j);
+		if (j->p >= j->end || *j->p != ':')
+			return E_SYNTAX;
+		j->p++;
+		ws(j);
+		if (j->p >= j->end)
+			return E_SYNTAX;
+		f = k.full ? -1 : field_index(key, k.len);
+		/* Unknown keys are skipped (the record may grow); a repeated key's
+		 * first value wins. */
+		if (f < 0 || (seen >> f & 1))
+			rc = jskip(j, 1);
+		else {
+			seen |= (uint64_t)1 << f;
+			rc = jfield(j, f, arena, out, err, errlen);
+		}
+		if (rc)
+			return rc;
+		ws(j);
+		if (j->p >= j->end)
+			return E_SYNTAX;
+		if (*j->p == '}') {
+			j->p++;
+			break;
+		}
+		if (*j->p != ',')
+			return E_SYNTAX;
+		j->p++;
+		first = 0;
+	}
+	ws(j);
+	if (j->p != j->end)
+		return E_SYNTAX;
+	/* Missing keys are null. */
+	for (int i = 0; i < TT_REC_NFIELDS; i++)
+		if (!(seen >> i & 1)) {
+			if (tt_rec_fields[i].flags & TT_RF_REQUIRED)
+				return fail(err, errlen, tt_rec_fields[i].name, "required"), E_FIELD;
+			out->null |= (uint64_t)1 << i;
+		}
+	return 0;
+}
+
+int tt_rec_parse(const char *json, size_t len, tt_buf *arena, tt_rec *out, char *err,
+		 size_t errlen)
+{
+	struct jr j = {.p = json, .end = json + len, .start = json};
+	size_t mark = arena->len;
 	int rc;
 
 	if (err && errlen)
 		err[0] = '\0';
 	memset(out, 0, sizeof(*out));
-	if (!cJSON_IsObject(obj))
-		return fail(err, errlen, "record", "expected a JSON object");
-	for (int i = 0; i < TT_REC_NFIELDS; i++) {
-		const struct tt_rec_field *f = &tt_rec_fields[i];
-		/* Keys are case-sensitive: "ID" is not "id". */
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
-
-		if (!v || cJSON_IsNull(v)) {
-			if (f->flags & TT_RF_REQUIRED)
-				return fail(err, errlen, f->name, "required");
-			out->null |= (uint64_t)1 << i;
-			continue;
-		}
-		switch (f->type) {
-		case TT_FT_STR: {
-			size_t len;
-
-			if (!cJSON_IsString(v) || !v->valuestring)
-				return fail(err, errlen, f->name, "expected string");
-			len = strlen(v->valuestring);
-			rc = check_str(f, v->valuestring, len, err, errlen);
-			if (rc)
-				return rc;
-			if (arena->len > UINT32_MAX - len)
-				return TT_ETRUNCATED;
-			out->v[i].s.off = (uint32_t)arena->len;
-			out->v[i].s.len = (uint32_t)len;
-			rc = tt_buf_add(arena, v->valuestring, len);
-			if (rc)
-				return rc;
-			break;
-		}
-		case TT_FT_INT: {
-			double d;
-			char why[64];
-
-			if (!cJSON_IsNumber(v))
-				return fail(err, errlen, f->name, "expected integer");
-			d = v->valuedouble;
-			if (!isfinite(d) || d != floor(d))
-				return fail(err, errlen, f->name, "expected integer");
-			if (d < 0)
-				return fail(err, errlen, f->name, "must not be negative");
-			if (d > (double)f->max) {
-				snprintf(why, sizeof(why), "larger than %lld", (long long)f->max);
-				return fail(err, errlen, f->name, why);
-			}
-			out->v[i].i = (int64_t)d;
-			break;
-		}
-		case TT_FT_NUM:
-			if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-				return fail(err, errlen, f->name, "expected number");
-			if (v->valuedouble < 0)
-				return fail(err, errlen, f->name, "must not be negative");
-			out->v[i].d = v->valuedouble;
-			break;
-		case TT_FT_BOOL:
-			if (!cJSON_IsBool(v))
-				return fail(err, errlen, f->name, "expected true, false or null");
-			out->v[i].i = cJSON_IsTrue(v) ? 1 : 0;
-			break;
-		case TT_FT_TS:
-			if (!cJSON_IsString(v) || !v->valuestring)
-				return fail(err, errlen, f->name, "expected RFC 3339 string");
-			if (tt_rec_parse_ts(v->valuestring, strlen(v->valuestring), &out->v[i].i))
-				return fail(err, errlen, f->name,
-					    "not an RFC 3339 date-time (e.g. 2026-01-02T03:04:05.000000Z)");
-			break;
-		}
+	rc = parse_object(&j, arena, out, err, errlen);
+	if (rc) {
+		arena->len = mark;  /* forget the strings of a rejected record */
+		if (rc == E_SYNTAX)
+			snprintf(err, errlen, "malformed JSON at byte %zu of the record",
+				 (size_t)(j.p - j.start) + 1);
+		return rc == E_ARENA ? TT_ETRUNCATED : TT_EINVAL;
 	}
 
 	/* DESIGN.md: input_tokens counts cached and cache-written tokens too,
@@ -299,10 +716,12 @@ int tt_rec_from_json(const cJSON *obj, tt_buf *arena, tt_rec *out, char *err, si
 	if (!tt_rec_is_null(out, TT_F_INPUT_TOKENS) &&
 	    tt_rec_int(out, TT_F_CACHE_READ_TOKENS, 0) + tt_rec_int(out, TT_F_CACHE_WRITE_TOKENS, 0) >
 		    out->v[TT_F_INPUT_TOKENS].i)
-		return fail(err, errlen, "cache_read_tokens",
-			    "cache_read_tokens + cache_write_tokens exceed input_tokens");
-	if (!tt_rec_is_null(out, TT_F_OUTPUT_TOKENS) &&
-	    tt_rec_int(out, TT_F_REASONING_TOKENS, 0) > out->v[TT_F_OUTPUT_TOKENS].i)
-		return fail(err, errlen, "reasoning_tokens", "exceeds output_tokens");
-	return 0;
+		rc = fail(err, errlen, "cache_read_tokens",
+			  "cache_read_tokens + cache_write_tokens exceed input_tokens");
+	else if (!tt_rec_is_null(out, TT_F_OUTPUT_TOKENS) &&
+		 tt_rec_int(out, TT_F_REASONING_TOKENS, 0) > out->v[TT_F_OUTPUT_TOKENS].i)
+		rc = fail(err, errlen, "reasoning_tokens", "exceeds output_tokens");
+	if (rc)
+		arena->len = mark;
+	return rc;
 }

@@ -16,8 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cJSON.h>
-
 #include "buf.h"
 #include "tokentap/record.h"
 
@@ -129,14 +127,17 @@ static inline int64_t tt_rec_int(const tt_rec *r, int f, int64_t dflt)
 const char *tt_rec_str(const tt_rec *r, int f, const tt_buf *arena, size_t *len);
 
 /*
- * Validate one JSON object and fill *out, copying its strings into arena.
- * Keys not in the table are ignored (the record may grow); missing keys are
- * null.  On failure returns TT_EINVAL and writes "field: why" into err (the
- * arena may hold bytes of the failed record; they are harmless).  Returns
- * TT_ENOMEM / TT_ETRUNCATED when the arena cannot take the strings.
+ * Parse and validate one record, the JSON text json[0 .. len) (an object;
+ * surrounding white space allowed), and fill *out, copying its strings
+ * into arena.  Keys not in the table are ignored (the record may grow) but
+ * must be well-formed JSON; missing keys are null; of a repeated key the
+ * first value counts.  Allocation-free apart from the arena.
+ * Returns 0; TT_EINVAL with "field: why" (or "malformed JSON at byte N of
+ * the record") in err; or TT_ETRUNCATED / TT_ENOMEM when the arena cannot
+ * take the strings.  On failure the arena is back to its length before.
  */
-int tt_rec_from_json(const cJSON *obj, tt_buf *arena, tt_rec *out,
-		     char *err, size_t errlen);
+int tt_rec_parse(const char *json, size_t len, tt_buf *arena, tt_rec *out, char *err,
+		 size_t errlen);
 
 /*
  * Parse an RFC 3339 date-time ("2026-01-02T03:04:05.123456Z", any offset,

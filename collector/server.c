@@ -650,6 +650,8 @@ int tt_server_start(const struct tt_server_opts *opts, tt_server **out, char *er
 			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->opts.timeout_s,
 			MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
 			MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1u << 20),
+			/* Bigger read buffers: fewer, larger upload chunks per request. */
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10),
 			MHD_OPTION_END);
 		if (!l->mhd) {
 			snprintf(err, errlen, "--listen %s: cannot start the HTTP server", spec);

@@ -155,36 +155,32 @@ static void test_apply_record(void **state)
 	tt_buf arena;
 	tt_rec r;
 	char err[128];
-	cJSON *o;
+	const char *o;
 
 	tt_buf_init(&arena, 1 << 16);
-	o = cJSON_Parse("{\"id\":\"0123456789abcdef0123456789abcdef\",\"model\":\"no-such-model\","
-			"\"input_tokens\":100,\"output_tokens\":10}");
-	assert_int_equal(tt_rec_from_json(o, &arena, &r, err, sizeof(err)), 0);
-	cJSON_Delete(o);
+	o = "{\"id\":\"0123456789abcdef0123456789abcdef\",\"model\":\"no-such-model\","
+			"\"input_tokens\":100,\"output_tokens\":10}";
+	assert_int_equal(tt_rec_parse(o, strlen(o), &arena, &r, err, sizeof(err)), 0);
 	tt_prices_apply(p, &r, &arena);
 	assert_int_equal(r.priced, 0);
 
-	o = cJSON_Parse("{\"id\":\"0123456789abcdef0123456789abcdef\",\"model\":null,"
-			"\"request_model\":\"gpt-4o\",\"input_tokens\":1000,\"output_tokens\":100}");
-	assert_int_equal(tt_rec_from_json(o, &arena, &r, err, sizeof(err)), 0);
-	cJSON_Delete(o);
+	o = "{\"id\":\"0123456789abcdef0123456789abcdef\",\"model\":null,"
+			"\"request_model\":\"gpt-4o\",\"input_tokens\":1000,\"output_tokens\":100}";
+	assert_int_equal(tt_rec_parse(o, strlen(o), &arena, &r, err, sizeof(err)), 0);
 	tt_prices_apply(p, &r, &arena);
 	assert_int_equal(r.priced, 1);
 	assert_close(r.cost_usd, (1000 * 2.5 + 100 * 10.0) / 1e6);
 
-	o = cJSON_Parse("{\"id\":\"0123456789abcdef0123456789abcdef\",\"model\":\"gpt-4o\","
-			"\"status\":429}");
-	assert_int_equal(tt_rec_from_json(o, &arena, &r, err, sizeof(err)), 0);
-	cJSON_Delete(o);
+	o = "{\"id\":\"0123456789abcdef0123456789abcdef\",\"model\":\"gpt-4o\","
+			"\"status\":429}";
+	assert_int_equal(tt_rec_parse(o, strlen(o), &arena, &r, err, sizeof(err)), 0);
 	tt_prices_apply(p, &r, &arena);
 	assert_int_equal(r.priced, 1);
 	assert_close(r.cost_usd, 0);
 
-	o = cJSON_Parse("{\"id\":\"0123456789abcdef0123456789abcdef\",\"model\":\"gpt-4o\","
-			"\"status\":200,\"usage_source\":\"none\"}");
-	assert_int_equal(tt_rec_from_json(o, &arena, &r, err, sizeof(err)), 0);
-	cJSON_Delete(o);
+	o = "{\"id\":\"0123456789abcdef0123456789abcdef\",\"model\":\"gpt-4o\","
+			"\"status\":200,\"usage_source\":\"none\"}";
+	assert_int_equal(tt_rec_parse(o, strlen(o), &arena, &r, err, sizeof(err)), 0);
 	tt_prices_apply(p, &r, &arena);
 	assert_int_equal(r.priced, 0);
 	tt_buf_free(&arena);

@@ -230,7 +230,7 @@ expect_code() {  # expect_code WANT_CODE WANT_SUBSTRING CURL_ARGS...
 }
 ID=0123456789abcdef0123456789abcdef
 printf '{"id":"%s","input_tokens":1}\n{"id": oops\n' "${ID/0/a}" >"$T/bad1"
-expect_code 422 '{"line":2,"error":"malformed JSON"}' "${SOCK[@]}" --data-binary @"$T/bad1" $U/v1/records
+expect_code 422 '{"line":2,"error":"malformed JSON at byte 8 of the record"}' "${SOCK[@]}" --data-binary @"$T/bad1" $U/v1/records
 printf '[{"id":"%s","input_tokens":"12"}]' "${ID/0/b}" >"$T/bad2"
 expect_code 422 '"index":0,"error":"input_tokens: expected integer"' "${SOCK[@]}" --data-binary @"$T/bad2" $U/v1/records
 printf '[{"id":"%s"},{"id":"%s"' "${ID/0/c}" "${ID/0/d}" >"$T/bad3"
