@@ -2,10 +2,14 @@
  * fuzz_col_records.c - libFuzzer target for the POST /v1/records body:
  * the JSON Lines / array splitter and the record validator, fed whole and
  * in the pieces the first input byte chooses, must agree and never crash.
+ * The whole input is also parsed as one record: whatever the allocation-free
+ * parser accepts, cJSON must accept as an object with the same id.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cJSON.h>
 
 #include "batch.h"
 
@@ -50,5 +54,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	tt_batch_free(&a);
 	tt_batch_free(&b);
+
+	{
+		tt_buf arena;
+		tt_rec r;
+		char err[128];
+
+		tt_buf_init(&arena, 1 << 20);
+		if (tt_rec_parse((const char *)data, size, &arena, &r, err, sizeof(err)) == 0) {
+			cJSON *o = cJSON_ParseWithLength((const char *)data, size);
+			const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+			size_t len;
+			const char *ours = tt_rec_str(&r, TT_F_ID, &arena, &len);
+
+			if (!cJSON_IsObject(o) || !cJSON_IsString(id) || strlen(id->valuestring) != len ||
+			    memcmp(id->valuestring, ours, len) != 0)
+				abort();  /* accepted something that is not this JSON object */
+			cJSON_Delete(o);
+		}
+		tt_buf_free(&arena);
+	}
 	return 0;
 }
