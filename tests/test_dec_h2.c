@@ -339,7 +339,10 @@ static void assert_no_secret(const struct result *r)
 
 /* ---- tests ---------------------------------------------------------- */
 
-/* One exchange, with PING, WINDOW_UPDATE and PRIORITY in between. */
+/*
+ * One exchange, with PING, WINDOW_UPDATE, PRIORITY and frame types this
+ * decoder does not know (RFC 9113 §5.5: ignored) in between.
+ */
 static void test_single_exchange(void **state)
 {
 	struct result r;
@@ -351,7 +354,10 @@ static void test_single_exchange(void **state)
 	request(&b, 1, "/v1/chat/completions", REQ_BODY);
 	h2b_ping(&b, 1, 0);
 	h2b_priority(&b, 1, 1);
+	h2b_frame(&b, 1, 0x2, 0, 1, "abc", 3); /* bad PRIORITY: a stream error */
+	h2b_frame(&b, 1, 0x10, 0, 0, "\0\0\0\1u=1", 7); /* PRIORITY_UPDATE */
 	h2b_ping(&b, 0, 1);
+	h2b_frame(&b, 0, 0xa, 0, 0, "\0\0", 2); /* ALTSVC, unknown here */
 	h2b_window_update(&b, 0, 1, 65535);
 	resp_head(&b, 1, "200", "application/json", NULL);
 	h2b_window_update(&b, 1, 1, 100000);
