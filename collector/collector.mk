@@ -63,3 +63,8 @@ BENCHES += $(COL_BENCH)
 $(COL_BENCH): $(BUILD)/obj/bench/bench_ingest.o | $(TOKENTAPD)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) -o $@ $^ -lcurl -lpthread -lm
+
+# A sanitized daemon for hunting memory errors by hand:
+#   make build/san/tokentapd && TOKENTAPD_BIN=build/san/tokentapd tests/e2e/test_collector_api.sh
+$(SAN)/tokentapd: $(SAN)/obj/collector/tokentapd.o $(COL_SAN_LIB)
+	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(COL_LIBS)

@@ -70,7 +70,7 @@ static int mkdirs(const char *path, mode_t mode)
 static int default_db(char *out, size_t cap)
 {
 	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	char dir[4096];
+	char dir[4000];  /* leaves room for "/tokentap.db" in a 4096-byte out */
 
 	if (geteuid() == 0)
 		snprintf(dir, sizeof(dir), "/var/lib/tokentap");

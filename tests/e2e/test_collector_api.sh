@@ -19,13 +19,14 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-[ -x "$BIN/tokentapd" ] || fail "build/tokentapd is missing (run make)"
+TOKENTAPD=${TOKENTAPD_BIN:-$BIN/tokentapd}
+[ -x "$TOKENTAPD" ] || fail "$TOKENTAPD is missing (run make)"
 
 # start_daemon NAME ARGS...: starts tokentapd, waits for "ready", sets PORT.
 start_daemon() {
 	local name=$1
 	shift
-	"$BIN/tokentapd" "$@" >"$T/$name.out" 2>"$T/$name.err" &
+	"$TOKENTAPD" "$@" >"$T/$name.out" 2>"$T/$name.err" &
 	PIDS+=($!)
 	for _ in $(seq 100); do
 		grep -q '^tokentapd: ready' "$T/$name.out" 2>/dev/null && break
@@ -306,13 +307,13 @@ expect_code 401 'bearer token' -H 'Authorization: Bearer wrong' "http://127.0.0.
 expect_code 200 '"accepted":0' -H 'Authorization: Bearer not-a-secret-test-token-0123456789' \
 	--data-binary '[]' "http://127.0.0.1:$PORT/v1/records"
 expect_code 200 '"status":"ok"' "http://127.0.0.1:$PORT/healthz"
-if "$BIN/tokentapd" --listen http://0.0.0.0:0 --db "$T/x.db" 2>"$T/remote.err"; then fail "0.0.0.0 accepted"; fi
+if "$TOKENTAPD" --listen http://0.0.0.0:0 --db "$T/x.db" 2>"$T/remote.err"; then fail "0.0.0.0 accepted"; fi
 grep -q 'not a loopback address; add --allow-remote' "$T/remote.err" || fail "remote: $(cat "$T/remote.err")"
 echo '{"prices": {"models": {"m": {"input": "cheap", "output": 1}}}}' >"$T/bad.json"
-if "$BIN/tokentapd" --config "$T/bad.json" --check-config 2>"$T/cfg.err"; then fail "bad config accepted"; fi
+if "$TOKENTAPD" --config "$T/bad.json" --check-config 2>"$T/cfg.err"; then fail "bad config accepted"; fi
 grep -q 'prices.models.m.input: expected a number' "$T/cfg.err" || fail "config error: $(cat "$T/cfg.err")"
-if "$BIN/tokentapd" --listen "unix:$T/d.sock" --db "$T/y.db" 2>"$T/busy.err"; then fail "second daemon on a live socket"; fi
+if "$TOKENTAPD" --listen "unix:$T/d.sock" --db "$T/y.db" 2>"$T/busy.err"; then fail "second daemon on a live socket"; fi
 grep -q 'another daemon is listening' "$T/busy.err" || fail "busy socket: $(cat "$T/busy.err")"
-"$BIN/tokentapd" --help | grep -q -- '--listen ADDR' || fail "--help"
+"$TOKENTAPD" --help | grep -q -- '--listen ADDR' || fail "--help"
 echo "token, loopback-only, config errors, live socket: refused with clear messages"
 echo "PASS"
