@@ -184,6 +184,17 @@ const tt_proc *tt_procs_get(tt_procs *p, uint32_t tgid)
 	return &e->p;
 }
 
+void tt_procs_hint(tt_procs *p, uint32_t tgid, const char *comm,
+		   const char *exe)
+{
+	tt_proc *e = (tt_proc *)tt_procs_get(p, tgid);
+
+	if (!e->comm[0] && comm)
+		copy_str(e->comm, sizeof(e->comm), comm);
+	if (!e->exe[0] && exe)
+		copy_str(e->exe, sizeof(e->exe), exe);
+}
+
 void tt_procs_sweep(tt_procs *p, void (*gone)(uint32_t tgid, void *arg),
 		    void *arg)
 {
@@ -200,10 +211,10 @@ void tt_procs_sweep(tt_procs *p, void (*gone)(uint32_t tgid, void *arg),
 				pp = &e->next;
 				continue;
 			}
-			*pp = e->next;
-			p->n--;
 			if (gone)
 				gone(e->p.tgid, arg);
+			*pp = e->next;
+			p->n--;
 			free(e);
 		}
 	}

@@ -35,7 +35,17 @@ void tt_procs_free(tt_procs *p);    /* accepts NULL */
  */
 const tt_proc *tt_procs_get(tt_procs *p, uint32_t tgid);
 
-/* Forget processes that exited; gone(tgid, arg) is called for each. */
+/*
+ * What the kernel said of tgid (SSLPROBE_EV_PROC): fills comm and exe
+ * when /proc could not (the process already exited).
+ */
+void tt_procs_hint(tt_procs *p, uint32_t tgid, const char *comm,
+		   const char *exe);
+
+/*
+ * Forget processes that exited; gone(tgid, arg) is called for each while
+ * its entry is still there (a record it completes still finds its name).
+ */
 void tt_procs_sweep(tt_procs *p, void (*gone)(uint32_t tgid, void *arg),
 		    void *arg);
 

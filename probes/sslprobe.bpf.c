@@ -11,6 +11,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
 #include "sslprobe.h"
@@ -93,6 +94,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch SEC(".maps");
+
+/* Processes already described to the loader (SSLPROBE_EV_PROC). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} known_tgids SEC(".maps");
 
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
@@ -189,6 +198,45 @@ next:
 	return 0;
 }
 
+static __always_inline void describe_process(__u32 tgid, __u32 tid)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct sslprobe_proc *e;
+	struct dentry *d, *parent;
+	__u8 one = 1;
+	int i;
+
+	if (bpf_map_update_elem(&known_tgids, &tgid, &one, BPF_NOEXIST))
+		return; /* described already */
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_add(SSLPROBE_ST_PROC_DROPS, 1);
+		bpf_map_delete_elem(&known_tgids, &tgid); /* try again */
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->hdr.tgid = tgid;
+	e->hdr.tid = tid;
+	e->hdr.type = SSLPROBE_EV_PROC;
+	BPF_CORE_READ_STR_INTO(&e->comm, task, group_leader, comm);
+	d = BPF_CORE_READ(task, mm, exe_file, f_path.dentry);
+#pragma unroll
+	for (i = 0; i < SSLPROBE_EXE_PARTS; i++) {
+		const unsigned char *name;
+
+		if (!d)
+			break;
+		parent = BPF_CORE_READ(d, d_parent);
+		if (!parent || parent == d)
+			break; /* the root of its mount */
+		name = BPF_CORE_READ(d, d_name.name);
+		bpf_probe_read_kernel_str(e->exe[i], SSLPROBE_EXE_PART, name);
+		d = parent;
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
 static __always_inline int on_return(struct pt_regs *ctx, int ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -250,6 +298,7 @@ static __always_inline int on_return(struct pt_regs *ctx, int ex)
 	c.dir = e.dir;
 	c.cpu = bpf_get_smp_processor_id();
 	stat_add(SSLPROBE_ST_CALLS, 1);
+	describe_process(c.tgid, c.tid);
 
 	nr = (n + SSLPROBE_CHUNK - 1) / SSLPROBE_CHUNK;
 	if (nr > SSLPROBE_MAX_CHUNKS) {

@@ -218,6 +218,30 @@ static void on_agent_pid(int pid, void *arg)
 	skip_tgid(arg, (uint32_t)pid);
 }
 
+/* The executable's path from the components the kernel walked. */
+static void proc_event(struct probe *p, const struct sslprobe_proc *e)
+{
+	char exe[SSLPROBE_EXE_PARTS * (SSLPROBE_EXE_PART + 1) + 1];
+	char comm[sizeof(e->comm) + 1];
+	size_t o = 0;
+	int i;
+
+	exe[0] = '\0';
+	for (i = SSLPROBE_EXE_PARTS - 1; i >= 0; i--) {
+		size_t n = strnlen(e->exe[i], SSLPROBE_EXE_PART);
+
+		if (!n)
+			continue;
+		exe[o++] = '/';
+		memcpy(exe + o, e->exe[i], n);
+		o += n;
+		exe[o] = '\0';
+	}
+	memcpy(comm, e->comm, sizeof(e->comm));
+	comm[sizeof(e->comm)] = '\0';
+	tt_procs_hint(p->procs, e->hdr.tgid, comm, exe);
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct probe *p = ctx;
@@ -235,6 +259,11 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (h->type == SSLPROBE_EV_FREE) {
 		p->ev_free++;
 		tt_conns_end(p->conns, h->tgid, h->ssl, h->pos, h->aux, ts_us);
+		return 0;
+	}
+	if (h->type == SSLPROBE_EV_PROC) {
+		if (size >= sizeof(struct sslprobe_proc))
+			proc_event(p, data);
 		return 0;
 	}
 	if (h->type != SSLPROBE_EV_DATA) {
@@ -293,7 +322,7 @@ static void print_stats(struct probe *p, const char *what, size_t nfiles)
 		"tokentap-probe: %s: calls=%llu events=%llu bytes=%llu "
 		"dropped_events=%llu dropped_bytes=%llu faults=%llu "
 		"fault_bytes=%llu cut_bytes=%llu busy=%llu busy_bytes=%llu "
-		"frees=%llu free_drops=%llu no_entry=%llu "
+		"frees=%llu free_drops=%llu no_entry=%llu proc_drops=%llu "
 		"conns_live=%zu conns_opened=%llu gaps=%llu records=%llu "
 		"truncated_records=%llu agent_events=%llu files=%zu uprobes_now=%zu\n",
 		what, (unsigned long long)s[SSLPROBE_ST_CALLS],
@@ -309,6 +338,7 @@ static void print_stats(struct probe *p, const char *what, size_t nfiles)
 		(unsigned long long)s[SSLPROBE_ST_FREES],
 		(unsigned long long)s[SSLPROBE_ST_FREE_DROPS],
 		(unsigned long long)s[SSLPROBE_ST_NO_ENTRY],
+		(unsigned long long)s[SSLPROBE_ST_PROC_DROPS],
 		cs.live, (unsigned long long)cs.opened,
 		(unsigned long long)cs.gaps, (unsigned long long)cs.records,
 		(unsigned long long)cs.truncated,
@@ -323,6 +353,8 @@ static void on_gone(uint32_t tgid, void *arg)
 	/* exited without SSL_free: what is open ends here */
 	tt_conns_end_tgid(p->conns, tgid, now_us(p));
 	bpf_map__delete_elem(p->skel->maps.skip_tgids, &tgid, sizeof(tgid), 0);
+	/* a new process with this pid gets described again */
+	bpf_map__delete_elem(p->skel->maps.known_tgids, &tgid, sizeof(tgid), 0);
 }
 
 static int parse_int(const char *s, long min, long max, long *out)

@@ -18,6 +18,7 @@
 enum sslprobe_type {
 	SSLPROBE_EV_DATA = 1, /* bytes of one SSL_read/SSL_write */
 	SSLPROBE_EV_FREE = 2, /* SSL_free: the connection ended */
+	SSLPROBE_EV_PROC = 3, /* first call of a process: its name and exe */
 };
 
 enum sslprobe_dir {
@@ -45,6 +46,21 @@ struct sslprobe_event {
 	__u8 data[SSLPROBE_CHUNK];
 };
 
+#define SSLPROBE_EXE_PARTS 8  /* path components of the executable */
+#define SSLPROBE_EXE_PART 48
+
+/*
+ * Sent before the first DATA event of a process, so that a process that
+ * exits at once (curl) still gets its name and executable: /proc may be
+ * gone by the time the loader reads it.  exe[] holds the executable's
+ * path components from the file upwards, up to its mount's root.
+ */
+struct sslprobe_proc {
+	struct sslprobe_hdr hdr;
+	char comm[16]; /* the thread group leader's */
+	char exe[SSLPROBE_EXE_PARTS][SSLPROBE_EXE_PART];
+};
+
 /* Counters in the per-CPU "stats" map; every loss has one. */
 enum sslprobe_stat {
 	SSLPROBE_ST_CALLS,       /* calls that moved bytes */
@@ -60,6 +76,7 @@ enum sslprobe_stat {
 	SSLPROBE_ST_FREES,       /* SSL_free events delivered */
 	SSLPROBE_ST_FREE_DROPS,  /* SSL_free events lost */
 	SSLPROBE_ST_NO_ENTRY,    /* a return without its saved entry */
+	SSLPROBE_ST_PROC_DROPS,  /* process events lost */
 	SSLPROBE_ST_MAX,
 };
 

@@ -1,0 +1,120 @@
+# shellcheck shell=bash
+# Helpers for the tokentap-probe end-to-end tests (tests/e2e/test_probe_*).
+# Source after tests/mock/lib.sh:
+#
+#   probe_preflight          skip (exit 77) unless root, BTF and the binary
+#                            are there
+#   probe_start [ARGS...]    run build/tokentap-probe --collector off --out
+#                            $PROBE_OUT ARGS, wait until it says "ready";
+#                            skip when the kernel refuses BPF; stopped at exit
+#   probe_stop               SIGINT, wait, then check it exited 0 and left
+#                            no uprobe, BPF link or program behind
+#   probe_check ARGS...      check_records.py with the probe's records and
+#                            the mock's log
+#
+# The probe sees the whole node, and other tests may run beside this one:
+# checks only look at records whose host is this test's mock port.
+
+PROBE_BIN=$TT_TOP/build/tokentap-probe
+PROBE_CLIENTS=$TT_TOP/tests/e2e/probe_clients
+
+# Our BPF program names (as bpftool shows them, 15 characters at most).
+PROBE_PROGS='ssl_write_enter|ssl_write_ex_en|ssl_read_enter|ssl_read_ex_ent|ssl_ret|ssl_ret_ex|ssl_free_enter'
+
+probe_preflight() {
+	[ "$(id -u)" -eq 0 ] || skip "tokentap-probe needs root"
+	[ -r /sys/kernel/btf/vmlinux ] || skip "kernel has no BTF (/sys/kernel/btf/vmlinux)"
+	[ -x "$PROBE_BIN" ] || fail "$PROBE_BIN is not built"
+	command -v bpftool >/dev/null || skip "bpftool is not installed"
+}
+
+# Uprobes of ours that the kernel lists now (PMU-based and tracefs ones).
+probe_leftovers() {
+	local pid=$1
+	bpftool perf list 2>/dev/null | grep -E "^pid $pid " || true
+	bpftool prog list 2>/dev/null | grep -E "name ($PROBE_PROGS) " |
+		grep -vf <(echo "$PROBE_PROGS_BEFORE") || true
+	if [ -r /sys/kernel/tracing/uprobe_events ]; then
+		diff <(echo "$PROBE_UPROBE_EVENTS_BEFORE") \
+			/sys/kernel/tracing/uprobe_events >/dev/null ||
+			echo "uprobe_events changed"
+	fi
+}
+
+probe_start() {
+	PROBE_OUT=${PROBE_OUT:-$MOCK_TMP/probe-records.jsonl}
+	PROBE_LOG=$MOCK_TMP/probe.log
+	: >"$PROBE_OUT"
+	PROBE_PROGS_BEFORE=$(bpftool prog list 2>/dev/null |
+		grep -E "name ($PROBE_PROGS) " | cut -d: -f1 | sed 's/^/^/;s/$/:/' ||
+		true)
+	[ -n "$PROBE_PROGS_BEFORE" ] || PROBE_PROGS_BEFORE='^$'
+	PROBE_UPROBE_EVENTS_BEFORE=$(cat /sys/kernel/tracing/uprobe_events 2>/dev/null || true)
+	"$PROBE_BIN" --collector off --out "$PROBE_OUT" "$@" \
+		</dev/null >"$PROBE_LOG" 2>&1 &
+	PROBE_PID=$!
+	on_exit probe_kill
+	local i
+	for ((i = 0; i < 300; i++)); do
+		grep -q 'tokentap-probe: ready' "$PROBE_LOG" && return 0
+		if ! kill -0 "$PROBE_PID" 2>/dev/null; then
+			wait "$PROBE_PID"
+			local rc=$?
+			PROBE_PID=
+			cat "$PROBE_LOG"
+			[ "$rc" -eq 3 ] && skip "the kernel refused the BPF programs: $(tail -n1 "$PROBE_LOG")"
+			fail "tokentap-probe exited $rc before it was ready"
+		fi
+		sleep 0.1
+	done
+	fail "tokentap-probe not ready after 30 s"
+}
+
+# At exit, whatever happened: never leave the probe running.
+probe_kill() {
+	if [ -n "${PROBE_PID:-}" ] && kill -0 "$PROBE_PID" 2>/dev/null; then
+		kill -INT "$PROBE_PID" 2>/dev/null
+		local i
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$PROBE_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$PROBE_PID" 2>/dev/null
+		wait "$PROBE_PID" 2>/dev/null
+	fi
+	PROBE_PID=
+	return 0
+}
+
+probe_stop() {
+	local pid=$PROBE_PID rc i left
+	[ -n "$pid" ] || fail "probe_stop: no probe running"
+	kill -"${1:-INT}" "$pid"
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && fail "tokentap-probe still running 15 s after SIG${1:-INT}"
+	wait "$pid"
+	rc=$?
+	PROBE_PID=
+	sed 's/^/  probe| /' "$PROBE_LOG"
+	[ "$rc" -eq 0 ] || fail "tokentap-probe exited $rc"
+	grep -q 'tokentap-probe: exit: ' "$PROBE_LOG" ||
+		fail "no final counters line at exit"
+	left=$(probe_leftovers "$pid")
+	[ -z "$left" ] || fail "uprobes left behind after exit: $left"
+	echo "ok - probe exited 0, printed its counters, left no uprobe behind"
+}
+
+# A counter from the probe's final line.
+probe_counter() {
+	grep 'tokentap-probe: exit: ' "$PROBE_LOG" | tail -n1 |
+		grep -o " $1=[0-9]*" | cut -d= -f2
+}
+
+probe_check() {
+	"$TT_PY" "$PROBE_CLIENTS/check_records.py" --records "$PROBE_OUT" \
+		--mock-log "$MOCK_LOG" --port "$MOCK_PORT" \
+		--expect "$TT_MOCK_DIR/expect.py" "$@"
+}
