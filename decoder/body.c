@@ -7,6 +7,7 @@
 
 #include "body.h"
 #include "eventstream.h"
+#include "jscan.h"
 #include "jsonseq.h"
 #include "lines.h"
 #include "sse.h"
@@ -22,10 +23,15 @@ struct tt_body {
 		tt_jsonseq json;
 	} f;
 	uint64_t decoded;
+	unsigned events;       /* stream events seen */
 	int truncated;
-	int decode_error;
+	int decode_error;      /* the coding or the framing is corrupt */
+	int framing_dead;      /* the framing gave up: bytes are only counted */
 	int ended;
 };
+
+/* The first events of a stream name the model; parse them whole. */
+#define HEAD_EVENTS 3
 
 static int has_token(const char *s, const char *token)
 {
@@ -61,6 +67,19 @@ static void take_json(tt_body *b, const char *p, size_t n, int cut)
 		b->truncated = 1;
 }
 
+/*
+ * One event of a stream.  Most events only carry a few words of text, and
+ * parsing each into a tree would cost more than decrypting it: parse the
+ * first ones and those that may carry usage or an error, and only count
+ * the text of the others.
+ */
+static void take_event(tt_body *b, const char *p, size_t n, int cut)
+{
+	if (cut || b->events++ < HEAD_EVENTS ||
+	    tt_jscan_event(p, n, &b->usage->text_bytes))
+		take_json(b, p, n, cut);
+}
+
 static void on_sse(void *user, const char *event, const char *data, size_t len,
 		   int truncated)
 {
@@ -71,7 +90,7 @@ static void on_sse(void *user, const char *event, const char *data, size_t len,
 	/* Groq and Anthropic name a failure in the event type. */
 	if (!strcmp(event, "error"))
 		b->usage->provider_error = 1;
-	take_json(b, data, len, truncated);
+	take_event(b, data, len, truncated);
 }
 
 static void on_line(void *user, const char *line, size_t len, int truncated)
@@ -83,7 +102,7 @@ static void on_line(void *user, const char *line, size_t len, int truncated)
 		i++;
 	if (i == len && !truncated)
 		return;
-	take_json(b, line + i, len - i, truncated);
+	take_event(b, line + i, len - i, truncated);
 }
 
 /* InvokeModelWithResponseStream wraps each model event in base64. */
@@ -133,27 +152,6 @@ static void on_es(void *user, const tt_es_message *m)
 	cJSON_Delete(v);
 }
 
-/* From the cut head of a huge value: the "model" string, if it is there. */
-static void model_from_head(tt_body *b, const char *head, size_t n)
-{
-	const char *p = memmem(head, n, "\"model\"", 7);
-	const char *end = head + n;
-
-	if (!p || b->usage->model[0])
-		return;
-	p += 7;
-	while (p < end && (isspace((unsigned char)*p) || *p == ':'))
-		p++;
-	if (p >= end || *p != '"')
-		return;
-	const char *q = ++p;
-	while (q < end && *q != '"' && *q != '\\')
-		q++;
-	if (q < end && *q == '"')
-		tt_record_set(b->usage->model, sizeof(b->usage->model), p,
-			      (size_t)(q - p));
-}
-
 /*
  * From the tail of a huge value: the last usage object.  Providers put it
  * at the end of the body (embeddings, long completions), so this finds it
@@ -161,35 +159,23 @@ static void model_from_head(tt_body *b, const char *head, size_t n)
  */
 static void usage_from_tail(tt_body *b, const char *tail, size_t n)
 {
-	static const char *const keys[] = { "\"usage\"", "\"usageMetadata\"",
-					    "\"x_groq\"", NULL };
+	static const char *const keys[] = { "usage", "usageMetadata", "x_groq", NULL };
+
 	for (int k = 0; keys[k]; k++) {
-		size_t klen = strlen(keys[k]);
-		const char *hit = NULL, *p = tail;
-		while ((p = memmem(p, n - (size_t)(p - tail), keys[k], klen))) {
-			hit = p;
-			p += klen;
-		}
-		if (!hit)
+		const char *v = tt_jscan_last_value(tail, n, keys[k]);
+		if (!v || *v != '{')
 			continue;
-		/* Rebuild {"usage": {...}} and let the usage reader see it. */
-		const char *obj = hit + klen;
-		while (obj < tail + n && (isspace((unsigned char)*obj) || *obj == ':'))
-			obj++;
-		cJSON *inner = cJSON_ParseWithOpts(obj, NULL, 0);
+		cJSON *inner = cJSON_ParseWithLengthOpts(v, n - (size_t)(v - tail), NULL, 0);
 		if (!inner)
 			continue;
+		/* Rebuild {"usage": {...}} for the usage reader. */
 		cJSON *wrap = cJSON_CreateObject();
-		if (wrap) {
-			char name[32];
-			memcpy(name, hit + 1, klen - 2);
-			name[klen - 2] = '\0';
-			cJSON_AddItemToObject(wrap, name, inner);
+		if (wrap && cJSON_AddItemToObject(wrap, keys[k], inner)) {
 			tt_usage_feed(b->usage, wrap);
-			cJSON_Delete(wrap);
 		} else {
 			cJSON_Delete(inner);
 		}
+		cJSON_Delete(wrap);
 		return;
 	}
 }
@@ -204,7 +190,9 @@ static void on_json(void *user, const char *head, size_t head_len,
 		return;
 	}
 	b->truncated = 1;
-	model_from_head(b, head, head_len);
+	if (!b->usage->model[0])
+		tt_jscan_string(head, head_len, "model", b->usage->model,
+				sizeof(b->usage->model));
 	if (tail && tail_len)
 		usage_from_tail(b, tail, tail_len);
 }
@@ -213,7 +201,11 @@ static void on_decoded(void *user, const char *p, size_t n)
 {
 	tt_body *b = user;
 
+	/* Counted however the framing fares, so that the count does not
+	 * depend on where the pieces were cut. */
 	b->decoded += n;
+	if (b->framing_dead)
+		return;
 	switch (b->framing) {
 	case TT_FRAMING_SSE:
 		tt_sse_feed(&b->f.sse, p, n);
@@ -223,7 +215,7 @@ static void on_decoded(void *user, const char *p, size_t n)
 		break;
 	case TT_FRAMING_EVENTSTREAM:
 		if (tt_eventstream_feed(&b->f.es, p, n) < 0)
-			b->decode_error = 1;
+			b->decode_error = b->framing_dead = 1;
 		break;
 	case TT_FRAMING_JSON:
 		tt_jsonseq_feed(&b->f.json, p, n);
@@ -264,10 +256,10 @@ tt_body *tt_body_new(const tt_decoder_config *cfg, tt_usage *usage,
 
 void tt_body_feed(tt_body *b, const void *data, size_t len)
 {
-	if (b->ended || b->decode_error)
+	if (b->ended)
 		return;
 	if (tt_decompress_feed(b->dec, data, len) < 0)
-		b->decode_error = 1;
+		b->decode_error = b->framing_dead = 1;
 }
 
 void tt_body_end(tt_body *b)
@@ -275,8 +267,10 @@ void tt_body_end(tt_body *b)
 	if (b->ended)
 		return;
 	b->ended = 1;
-	if (!b->decode_error && tt_decompress_end(b->dec) < 0)
+	if (tt_decompress_end(b->dec) < 0)
 		b->decode_error = 1;
+	if (b->framing_dead)
+		return;
 	switch (b->framing) {
 	case TT_FRAMING_SSE:
 		tt_sse_end(&b->f.sse);
@@ -314,6 +308,11 @@ void tt_body_free(tt_body *b)
 	}
 	tt_decompress_free(b->dec);
 	free(b);
+}
+
+tt_framing tt_body_framing(const tt_body *b)
+{
+	return b->framing;
 }
 
 uint64_t tt_body_decoded_bytes(const tt_body *b)

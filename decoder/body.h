@@ -41,6 +41,7 @@ void tt_body_feed(tt_body *b, const void *data, size_t len);
 void tt_body_end(tt_body *b);
 void tt_body_free(tt_body *b); /* accepts NULL */
 
+tt_framing tt_body_framing(const tt_body *b);
 uint64_t tt_body_decoded_bytes(const tt_body *b);
 int tt_body_truncated(const tt_body *b);    /* a cap cut something */
 int tt_body_decode_error(const tt_body *b); /* corrupt compression/framing */

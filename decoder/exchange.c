@@ -179,13 +179,20 @@ void tt_exchange_response_header(tt_exchange *ex, const char *name,
 		tt_usage_header(&ex->usage, name, name_len, value, value_len);
 }
 
-/* Streamed or not: the body says so, else the path, else the API default. */
+/*
+ * Streamed or not: the path says so, else the request body, else the
+ * API's default.  A request body we could not read leaves it to the
+ * response's framing.
+ */
 static int request_stream(const tt_exchange *ex, const tt_request_info *info)
 {
 	if (ex->route.stream_by_path)
 		return ex->route.stream_by_path > 0;
 	if (info->stream >= 0)
 		return info->stream;
+	if (!info->parsed)
+		return ex->body ? tt_body_framing(ex->body) != TT_FRAMING_JSON
+				: TT_TRI_NULL;
 	return ex->route.stream_default;
 }
 

@@ -22,15 +22,19 @@ void tt_lines_feed(tt_lines *l, const char *p, size_t n)
 {
 	const char *end = p + n;
 
+	if (n == 0)
+		return; /* keep after_cr: an empty piece is no line end */
 	if (n && l->after_cr && *p == '\n')
 		p++;
 	l->after_cr = 0;
 
 	while (p < end) {
-		const char *eol = p;
-		while (eol < end && *eol != '\n' && *eol != '\r')
-			eol++;
-		if (eol == end) {
+		/* LF ends most lines; a CR before it ends the line there. */
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *cr = memchr(p, '\r', (size_t)((eol ? eol : end) - p));
+		if (cr)
+			eol = cr;
+		if (!eol) {
 			tt_buf_append(&l->pending, p, (size_t)(end - p));
 			return;
 		}

@@ -188,8 +188,11 @@ static void feed_anthropic(tt_usage *u, const cJSON *obj)
 	const cJSON *msg = object(obj, "message");
 	const cJSON *usage;
 
-	if (!msg && type && !strcmp(type, "message"))
-		msg = obj; /* a non-streamed body */
+	/* A non-streamed body is the message itself; a gateway may drop
+	 * its "type". */
+	if (!msg && ((type && !strcmp(type, "message")) ||
+		     (!type && object(obj, "usage"))))
+		msg = obj;
 	if (msg) {
 		note_model(u, string(msg, "model"));
 		if ((usage = object(msg, "usage")))
