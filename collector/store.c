@@ -20,7 +20,7 @@ struct job {
 };
 
 struct tt_store {
-	sqlite3 *wdb, *rdb;
+	sqlite3 *wdb, *rdb, *cdb;  /* writer, reader, checkpointer */
 	sqlite3_stmt *ins;
 	pthread_mutex_t rlock;
 
@@ -32,7 +32,18 @@ struct tt_store {
 	pthread_t writer;
 	int writer_started;
 	int64_t count;
+
+	/* Checkpoints run on their own thread and connection (PASSIVE: they
+	 * never block the writer), so a commit does not wait for the WAL to be
+	 * copied into the database and fsync'ed. */
+	pthread_mutex_t clock;
+	pthread_cond_t ccond;
+	int cwanted, cstop;
+	pthread_t ckpt;
+	int ckpt_started;
 };
+
+#define CHECKPOINT_PAGES 4000  /* about 16 MB of WAL */
 
 #define SCHEMA_VERSION "1"
 
@@ -212,6 +223,38 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	tt_store *s = arg;
+
+	if (pages >= CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&s->clock);
+		s->cwanted = 1;
+		pthread_cond_signal(&s->ccond);
+		pthread_mutex_unlock(&s->clock);
+	}
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	tt_store *s = arg;
+
+	pthread_mutex_lock(&s->clock);
+	for (;;) {
+		while (!s->cwanted && !s->cstop)
+			pthread_cond_wait(&s->ccond, &s->clock);
+		if (s->cstop)
+			break;
+		s->cwanted = 0;
+		pthread_mutex_unlock(&s->clock);
+		sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&s->clock);
+	}
+	pthread_mutex_unlock(&s->clock);
+	return NULL;
+}
+
 int tt_store_insert(tt_store *s, const tt_rec *recs, size_t n, const tt_buf *arena,
 		    int64_t now_us, int64_t *accepted, int64_t *duplicates)
 {
@@ -291,6 +334,8 @@ int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store *
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcond, NULL);
 	pthread_cond_init(&s->dcond, NULL);
+	pthread_mutex_init(&s->clock, NULL);
+	pthread_cond_init(&s->ccond, NULL);
 
 	if (!opts->readonly) {
 		if ((rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->wdb, err,
@@ -298,7 +343,8 @@ int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store *
 			goto fail;
 		snprintf(pragmas, sizeof(pragmas),
 			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; "
-			 "PRAGMA cache_size=-32768; PRAGMA foreign_keys=OFF;",
+			 "PRAGMA cache_size=-32768; PRAGMA foreign_keys=OFF; "
+			 "PRAGMA wal_autocheckpoint=0;",
 			 opts->sync_full ? "FULL" : "NORMAL");
 		if ((rc = exec(s->wdb, pragmas, err, errlen)))
 			goto fail;
@@ -326,6 +372,20 @@ int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store *
 		s->count = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	if (!opts->readonly) {
+		if ((rc = open_db(path, SQLITE_OPEN_READWRITE, &s->cdb, err, errlen)))
+			goto fail;
+		/* A connection learns that the file is in WAL mode when it first reads it. */
+		snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous=%s; SELECT count(*) FROM meta;",
+			 opts->sync_full ? "FULL" : "NORMAL");
+		if ((rc = exec(s->cdb, pragmas, err, errlen)))
+			goto fail;
+		if (pthread_create(&s->ckpt, NULL, ckpt_main, s) != 0) {
+			snprintf(err, errlen, "cannot start the checkpoint thread");
+			rc = TT_ENOMEM;
+			goto fail;
+		}
+		s->ckpt_started = 1;
+		sqlite3_wal_hook(s->wdb, wal_hook, s);
 		if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
 			snprintf(err, errlen, "cannot start the writer thread");
 			rc = TT_ENOMEM;
@@ -353,6 +413,14 @@ void tt_store_close(tt_store *s)
 		pthread_mutex_unlock(&s->qlock);
 		pthread_join(s->writer, NULL);
 	}
+	if (s->ckpt_started) {
+		pthread_mutex_lock(&s->clock);
+		s->cstop = 1;
+		pthread_cond_signal(&s->ccond);
+		pthread_mutex_unlock(&s->clock);
+		pthread_join(s->ckpt, NULL);
+	}
+	sqlite3_close(s->cdb);
 	sqlite3_finalize(s->ins);
 	sqlite3_close(s->rdb);
 	if (s->wdb)
@@ -362,5 +430,7 @@ void tt_store_close(tt_store *s)
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcond);
 	pthread_cond_destroy(&s->dcond);
+	pthread_mutex_destroy(&s->clock);
+	pthread_cond_destroy(&s->ccond);
 	free(s);
 }
