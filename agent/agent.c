@@ -35,7 +35,13 @@ static int proc_loaded;
 static tt_proc_info proc;
 static tt_shipper *shipper;
 static int shipper_failed;
+static int exit_registered;
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Submitters hold it shared; the exit handler takes it exclusively to
+ * retire the shipper, so that none submits to a freed one. */
+static pthread_rwlock_t ship_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static void agent_exit(void);
 static int warn_slot, warn_conn, warn_ship, warn_drop;
 
 static int64_t now_us(void)
@@ -73,6 +79,12 @@ static tt_shipper *get_shipper(void)
 			tt_log_once(&warn_ship, TT_LOG_WARN,
 				    "cannot start shipping; records are lost");
 		}
+		/* Registered now, after the host initialised OpenSSL (it did,
+		 * to make the connection we decoded): atexit handlers run in
+		 * reverse order, so our flush runs before OpenSSL's cleanup,
+		 * which the shipper's libcurl must not outlive. */
+		if (s && !exit_registered && atexit(agent_exit) == 0)
+			exit_registered = 1;
 		__atomic_store_n(&shipper, s, __ATOMIC_RELEASE);
 	}
 	s = shipper;
@@ -106,10 +118,12 @@ static void on_record(const tt_record *rec_in, void *user)
 	if (!rec.feature[0])
 		TT_RECORD_SET(&rec, feature, conf.feature, (size_t)-1);
 
+	pthread_rwlock_rdlock(&ship_lock);
 	s = get_shipper();
 	if (s && tt_shipper_submit(s, &rec) == TT_ETRUNCATED)
 		tt_log_once(&warn_drop, TT_LOG_WARN,
 			    "record queue full: records dropped");
+	pthread_rwlock_unlock(&ship_lock);
 	tt_log(TT_LOG_DEBUG, "record %s %s %s status=%d", rec.id, rec.provider,
 	       rec.api, rec.status);
 }
@@ -201,14 +215,17 @@ void tt_agent_conn_over(void *ssl, int forget)
 	errno = saved;
 }
 
+/* Lock order: ship_lock, then init_mu (as on_record takes them). */
 static void atfork_prepare(void)
 {
+	pthread_rwlock_wrlock(&ship_lock);
 	pthread_mutex_lock(&init_mu);
 }
 
 static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&init_mu);
+	pthread_rwlock_unlock(&ship_lock);
 }
 
 /* The child has one thread and a copy of our memory: the shipper's thread
@@ -220,6 +237,7 @@ static void atfork_child(void)
 	shipper_failed = 0;
 	proc_loaded = 0;
 	pthread_mutex_unlock(&init_mu);
+	pthread_rwlock_unlock(&ship_lock);
 }
 
 __attribute__((constructor)) static void agent_init(void)
@@ -247,18 +265,26 @@ __attribute__((constructor)) static void agent_init(void)
 	tt_log(TT_LOG_DEBUG, "loaded in pid %d", (int)my_pid);
 }
 
-/* A short-lived program (curl runs 100 ms) must not lose its records:
- * wait, bounded, for the queue to go out.  The shipper is not freed: other
- * threads may still be running and submitting. */
-__attribute__((destructor)) static void agent_fini(void)
+/*
+ * A short-lived program (curl runs 100 ms) must not lose its records: at
+ * exit, wait (bounded) for the queue to go out, then stop the thread while
+ * the libraries it uses still stand.  Records completed later (another
+ * thread still running) are dropped; a shipper that did not drain in time
+ * is left as it is rather than freed under its thread.
+ */
+static void agent_exit(void)
 {
-	tt_shipper *s = __atomic_load_n(&shipper, __ATOMIC_ACQUIRE);
+	tt_shipper *s;
 
-	if (!s)
-		return;
 	tt_guard_enter();
-	if (tt_shipper_flush(s, 2000) != 0)
-		tt_log(TT_LOG_WARN, "exit: records still queued after 2 s");
+	pthread_rwlock_wrlock(&ship_lock);
+	s = shipper;
+	shipper = NULL;
+	shipper_failed = 1; /* no new shipper this late */
+	pthread_rwlock_unlock(&ship_lock);
+	if (!s)
+		goto out;
+	int drained = tt_shipper_flush(s, 2000) == 0;
 	if (tt_log_get_level() >= TT_LOG_INFO) {
 		uint64_t sent, spooled, dropped;
 		tt_shipper_stats(s, &sent, &spooled, &dropped);
@@ -266,5 +292,17 @@ __attribute__((destructor)) static void agent_fini(void)
 		       (unsigned long long)sent, (unsigned long long)spooled,
 		       (unsigned long long)dropped);
 	}
+	if (drained)
+		tt_shipper_free(s);
+	else
+		tt_log(TT_LOG_WARN, "exit: records still queued after 2 s");
+out:
 	tt_guard_leave();
+}
+
+/* In case atexit could not be used (or the program ends through a path
+ * that runs destructors only). */
+__attribute__((destructor)) static void agent_fini(void)
+{
+	agent_exit();
 }

@@ -31,6 +31,7 @@ run_case() {
 			-o "$T/$name.$mode.out" "$(mock_url "$path")" \
 			2>"$T/$name.$mode.err" || fail "$name ($mode): curl failed"
 		n=$((n + 1))
+		mock_wait_count "$n"
 		[ "$(mock_log_count)" -eq "$n" ] || fail "$name: mock saw $(mock_log_count) calls, want $n"
 		cmp -s "$T/$name.$mode.out" "$(mock_log_last body_file)" ||
 			fail "$name ($mode): output differs from what the mock sent"
@@ -85,6 +86,7 @@ TOKENTAP_TASK=env-task TOKENTAP_TENANT=acme TOKENTAP_FEATURE=search \
 	with_agent mock_curl --http1.1 -H "Authorization: Bearer $SENTINEL" \
 	-H 'Content-Type: application/json' -H 'X-Tokentap-Task: header-task' \
 	--data-binary @"$T/req.json" -o /dev/null "$(mock_url /v1/chat/completions)"
+mock_wait_count $((since + 1))
 $CHECK --records "$T/out.jsonl" --mock-log "$MOCK_LOG" --since "$since" \
 	--expect-count 1 --task header-task --tenant acme --feature search
 

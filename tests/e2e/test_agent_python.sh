@@ -25,6 +25,7 @@ run_case() { # name mode path bodyfile
 			"$path" "$bodyf" >"$T/$name.$run.out" 2>"$T/$name.$run.err" ||
 			fail "$name ($run): client failed: $(cat "$T/$name.$run.err")"
 		n=$((n + 1))
+		mock_wait_count "$n"
 		[ "$(mock_log_count)" -eq "$n" ] || fail "$name: mock saw $(mock_log_count) calls, want $n"
 		cmp -s "$T/$name.$run.out" "$(mock_log_last body_file)" ||
 			fail "$name ($run): output differs from what the mock sent"

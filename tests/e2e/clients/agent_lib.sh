@@ -48,3 +48,14 @@ check_no_sentinel() {
 		fi
 	done
 }
+
+# The mock logs a response just after sending it: wait (bounded) until it
+# has logged at least N.
+mock_wait_count() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(mock_log_count)" -ge "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
