@@ -236,8 +236,10 @@ static void atfork_child(void)
 	shipper = NULL;      /* the parent's copy is abandoned, not freed */
 	shipper_failed = 0;
 	proc_loaded = 0;
-	pthread_mutex_unlock(&init_mu);
-	pthread_rwlock_unlock(&ship_lock);
+	/* Re-initialised, not unlocked: glibc's rwlock remembers the writer's
+	 * tid, and the child's thread has another one. */
+	pthread_mutex_init(&init_mu, NULL);
+	pthread_rwlock_init(&ship_lock, NULL);
 }
 
 __attribute__((constructor)) static void agent_init(void)
