@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "h2.h"
 #include "http1.h"
 #include "tokentap/decoder.h"
@@ -13,8 +14,12 @@
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
 
-/* Enough bytes to tell a request line, a status line and the preface. */
-#define SNIFF_MAX H2_PREFACE_LEN
+/*
+ * Bytes of one direction held while the other has not yet shown what the
+ * connection is: an HTTP/2 server may write its SETTINGS before it reads
+ * the client's preface.
+ */
+#define HOLD_MAX (16 * 1024)
 
 struct tt_decoder {
 	tt_decoder_config cfg;
@@ -22,9 +27,8 @@ struct tt_decoder {
 	int error;
 	int closed;
 	int client_dir;            /* which tt_dir the client writes: -1 unknown */
-	char sniff[SNIFF_MAX];     /* first bytes, until the kind is known */
-	size_t sniff_len;
-	tt_dir sniff_dir;
+	tt_buf held[2];            /* each direction's bytes, until the kind is known */
+	int64_t held_at[2];        /* when the first of them passed */
 	tt_http1 *h1;
 	tt_h2 *h2;
 };
@@ -59,6 +63,8 @@ tt_decoder *tt_decoder_new(const tt_decoder_config *cfg)
 	d->cfg = *cfg;
 	apply_defaults(&d->cfg);
 	d->client_dir = -1;
+	tt_buf_init(&d->held[TT_DIR_SENT], HOLD_MAX);
+	tt_buf_init(&d->held[TT_DIR_RECV], HOLD_MAX);
 	return d;
 }
 
@@ -156,11 +162,35 @@ static int start(tt_decoder *d, tt_dir dir, sniff_result what)
 	return 0;
 }
 
+static void give_up(tt_decoder *d)
+{
+	d->kind = TT_CONN_OTHER;
+	tt_buf_free(&d->held[TT_DIR_SENT]);
+	tt_buf_free(&d->held[TT_DIR_RECV]);
+}
+
+/*
+ * Could these first bytes be an HTTP/2 SETTINGS frame (RFC 9113 §6.5):
+ * type 4, no flag but ACK, stream 0, a length that is a multiple of 6?
+ * Only then are they held for the other side to explain.
+ */
+static int maybe_h2_settings(const unsigned char *p, size_t n)
+{
+	if (n > 3 && p[3] != 0x04)
+		return 0;
+	if (n > 4 && (p[4] & ~0x01) != 0)
+		return 0;
+	for (size_t i = 5; i < 9 && i < n; i++)
+		if (p[i] != 0)
+			return 0;
+	if (n >= 3 && (((size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2]) % 6) != 0)
+		return 0;
+	return 1;
+}
+
 int tt_decoder_feed(tt_decoder *d, tt_dir dir, const void *buf, size_t len,
 		    int64_t now_us)
 {
-	const char *p = buf;
-
 	if (!d)
 		return TT_EINVAL;
 	if (d->error)
@@ -168,30 +198,48 @@ int tt_decoder_feed(tt_decoder *d, tt_dir dir, const void *buf, size_t len,
 	if (d->kind == TT_CONN_OTHER || d->closed || len == 0)
 		return 0;
 	if (d->kind != TT_CONN_UNKNOWN)
-		return feed_known(d, dir, p, len, now_us);
+		return feed_known(d, dir, buf, len, now_us);
 
-	/* Still sniffing.  Bytes of the other direction before we know are
-	 * a server speaking first: not HTTP as we know it. */
-	if (d->sniff_len && dir != d->sniff_dir) {
-		d->kind = TT_CONN_OTHER;
+	/* Still sniffing: look at all this direction has said so far. */
+	tt_dir other = dir == TT_DIR_SENT ? TT_DIR_RECV : TT_DIR_SENT;
+	tt_buf *mine = &d->held[dir];
+	const char *p = buf;
+	size_t n = len;
+	if (mine->len) {
+		if (tt_buf_append(mine, buf, len) < 0) {
+			give_up(d);
+			return 0;
+		}
+		p = mine->data;
+		n = mine->len;
+	}
+	sniff_result what = sniff(p, n);
+	if (what == SNIFF_OTHER &&
+	    (d->held[other].len || !maybe_h2_settings((const unsigned char *)p, n))) {
+		give_up(d);
 		return 0;
 	}
-	d->sniff_dir = dir;
-	size_t take = len < SNIFF_MAX - d->sniff_len ? len : SNIFF_MAX - d->sniff_len;
-	memcpy(d->sniff + d->sniff_len, p, take);
-	d->sniff_len += take;
-	sniff_result what = sniff(d->sniff, d->sniff_len);
-	if (what == SNIFF_MORE)
+	if (what == SNIFF_MORE || what == SNIFF_OTHER) {
+		/* Wait for more: a start line, or the preface after an HTTP/2
+		 * server's SETTINGS. */
+		if (!mine->len) {
+			d->held_at[dir] = now_us;
+			if (tt_buf_append(mine, buf, len) < 0)
+				give_up(d);
+		}
 		return 0;
+	}
 	int rc = start(d, dir, what);
 	if (rc < 0 || d->kind == TT_CONN_OTHER)
 		return rc;
-	/* Replay the sniffed bytes, then the rest of this piece. */
-	size_t sniffed = d->sniff_len;
-	d->sniff_len = 0;
-	rc = feed_known(d, dir, d->sniff, sniffed, now_us);
-	if (rc == 0 && len > take)
-		rc = feed_known(d, dir, p + take, len - take, now_us);
+	/* What the other side held came first. */
+	if (d->held[other].len)
+		rc = feed_known(d, other, d->held[other].data, d->held[other].len,
+				d->held_at[other]);
+	if (rc == 0)
+		rc = feed_known(d, dir, p, n, mine->len ? d->held_at[dir] : now_us);
+	tt_buf_free(&d->held[TT_DIR_SENT]);
+	tt_buf_free(&d->held[TT_DIR_RECV]);
 	return rc;
 }
 
@@ -215,6 +263,8 @@ void tt_decoder_free(tt_decoder *d)
 		return;
 	tt_http1_free(d->h1);
 	tt_h2_free(d->h2);
+	tt_buf_free(&d->held[TT_DIR_SENT]);
+	tt_buf_free(&d->held[TT_DIR_RECV]);
 	free(d);
 }
 

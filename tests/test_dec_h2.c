@@ -385,6 +385,37 @@ static void test_single_exchange(void **state)
  * response heads are mostly indexed references into the dynamic table
  * (RFC 7541 §2.3.2), which only a per-connection, in-order inflater reads.
  */
+/*
+ * An HTTP/2 server often writes its SETTINGS before it has read the
+ * client's preface: the decoder must hold those bytes until the preface
+ * shows what the connection is, at either end.
+ */
+static void test_server_settings_first(void **state)
+{
+	struct result r;
+	h2b b;
+	char *resp = chat_json(5, 3);
+	static const uint16_t id[] = { 0x3 };
+	static const uint32_t val[] = { 100 };
+
+	h2b_init(&b);
+	h2b_settings(&b, 0, id, val, 1);
+	open_conn(&b);
+	request(&b, 1, "/v1/chat/completions", REQ_BODY);
+	resp_head(&b, 1, "200", "application/json", NULL);
+	h2b_data(&b, 0, 1, resp, strlen(resp), 1, 0, 0);
+	run_all(&b, NULL, 1, &r);
+
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.n, 1);
+	check_chat(r.recs[0], "/v1/chat/completions", 200, 5, 3,
+		   strlen(REQ_BODY), strlen(resp));
+	result_free(&r);
+	h2b_free(&b);
+	free(resp);
+	(void)state;
+}
+
 static void test_dynamic_table(void **state)
 {
 	struct result r;
@@ -1704,6 +1735,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_exchange),
+		cmocka_unit_test(test_server_settings_first),
 		cmocka_unit_test(test_dynamic_table),
 		cmocka_unit_test(test_padding_continuation),
 		cmocka_unit_test(test_large_frames),

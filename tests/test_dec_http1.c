@@ -261,11 +261,22 @@ static void test_not_llm(void **state)
 	run_all(p2, 1, &res, NULL);
 	assert_int_equal(res.n, 0);
 
+	/* Known from the first bytes: the decoder goes idle at once. */
 	tt_decoder_config_init(&cfg);
 	tt_decoder *d = tt_decoder_new(&cfg);
 	assert_int_equal(tt_decoder_feed(d, TT_DIR_SENT, smtp, 4, 1), 0);
 	assert_int_equal(tt_decoder_kind(d), TT_CONN_OTHER);
 	assert_true(tt_decoder_is_idle(d));
+	tt_decoder_free(d);
+
+	/* A server speaking first with something like a SETTINGS frame is
+	 * held until the client shows it is not HTTP/2. */
+	static const char settings[] = "\0\0\x06\x04\0\0\0\0\0\0\x03\0\0\0\x64";
+	d = tt_decoder_new(&cfg);
+	assert_int_equal(tt_decoder_feed(d, TT_DIR_RECV, settings, sizeof(settings) - 1, 1), 0);
+	assert_int_equal(tt_decoder_kind(d), TT_CONN_UNKNOWN);
+	assert_int_equal(tt_decoder_feed(d, TT_DIR_SENT, smtp, 4, 2), 0);
+	assert_int_equal(tt_decoder_kind(d), TT_CONN_OTHER);
 	tt_decoder_free(d);
 
 	/* A POST to an LLM path whose body is not JSON is not a call. */
