@@ -179,7 +179,8 @@ static int feed_brotli(tt_decompress *d, const unsigned char *p, size_t n)
 			d->finished = 1;
 			return 0;
 		}
-		if (r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT)
+		if (r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT &&
+		    !BrotliDecoderHasMoreOutput(d->br))
 			return 0;
 		/* NEEDS_MORE_OUTPUT: loop again. */
 	}

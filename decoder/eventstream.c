@@ -71,6 +71,15 @@ static int parse_headers(const unsigned char *p, size_t n, tt_es_message *m)
 	return 0;
 }
 
+/* The 12-byte prelude: its CRC, and lengths that can be true. */
+static int prelude_ok(const tt_eventstream *e, const unsigned char *m)
+{
+	uint32_t total = be32(m), hlen = be32(m + 4);
+
+	return crc(m, 8) == be32(m + 8) && total >= MIN_MESSAGE &&
+	       hlen <= total - MIN_MESSAGE && total <= e->frame.max;
+}
+
 /* Decode every complete message at the start of buf; returns bytes used. */
 static size_t drain(tt_eventstream *e, const unsigned char *buf, size_t len)
 {
@@ -80,8 +89,7 @@ static size_t drain(tt_eventstream *e, const unsigned char *buf, size_t len)
 		const unsigned char *m = buf + used;
 		uint32_t total = be32(m), hlen = be32(m + 4);
 
-		if (crc(m, 8) != be32(m + 8) || total < MIN_MESSAGE ||
-		    hlen > total - MIN_MESSAGE || total > e->frame.max) {
+		if (!prelude_ok(e, m)) {
 			e->error = TT_EPROTO;
 			return used;
 		}
@@ -132,11 +140,6 @@ int tt_eventstream_feed(tt_eventstream *e, const char *p, size_t n)
 			want = be32((const unsigned char *)e->frame.data);
 		else if (e->frame.len + n >= PRELUDE_LEN && e->frame.len == 0)
 			want = be32((const unsigned char *)p);
-		if (want > e->frame.max || want < PRELUDE_LEN ||
-		    (want != PRELUDE_LEN && want < MIN_MESSAGE)) {
-			e->error = TT_EPROTO;
-			break;
-		}
 		size_t take = want - e->frame.len;
 		if (take > n)
 			take = n;
@@ -146,6 +149,11 @@ int tt_eventstream_feed(tt_eventstream *e, const char *p, size_t n)
 		}
 		p += take;
 		n -= take;
+		/* Judge the prelude as soon as it is whole, however cut. */
+		if (e->frame.len == PRELUDE_LEN && !prelude_ok(e, (const unsigned char *)e->frame.data)) {
+			e->error = TT_EPROTO;
+			break;
+		}
 		if (e->frame.len >= PRELUDE_LEN &&
 		    e->frame.len == be32((const unsigned char *)e->frame.data)) {
 			drain(e, (const unsigned char *)e->frame.data, e->frame.len);

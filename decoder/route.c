@@ -23,11 +23,16 @@ static int hex(int c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Copy one path segment, percent-decoded (Bedrock model ids hold "%3A"). */
-static void copy_segment(char *dst, size_t cap, const char *s, size_t n)
+/*
+ * Copy one path segment, percent-decoded (Bedrock model ids hold "%3A",
+ * or a raw ':').  stop_at_colon: Gemini's "model:generateContent".
+ */
+static void copy_segment(char *dst, size_t cap, const char *s, size_t n,
+			 int stop_at_colon)
 {
 	size_t o = 0;
-	for (size_t i = 0; i < n && s[i] != '/' && s[i] != ':' && o + 1 < cap; i++) {
+	for (size_t i = 0; i < n && s[i] != '/' && !(stop_at_colon && s[i] == ':') &&
+			   o + 1 < cap; i++) {
 		if (s[i] == '%' && i + 2 < n && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
 			dst[o++] = (char)(hex(s[i + 1]) << 4 | hex(s[i + 2]));
 			i += 2;
@@ -40,7 +45,7 @@ static void copy_segment(char *dst, size_t cap, const char *s, size_t n)
 
 /* The segment after the last occurrence of marker, if any. */
 static void segment_after(char *dst, size_t cap, const char *path, size_t n,
-			  const char *marker)
+			  const char *marker, int stop_at_colon)
 {
 	const char *hit = NULL, *p = path;
 	size_t m = strlen(marker);
@@ -52,7 +57,8 @@ static void segment_after(char *dst, size_t cap, const char *path, size_t n,
 		p = h + 1;
 	}
 	if (hit)
-		copy_segment(dst, cap, hit + m, n - (size_t)(hit + m - path));
+		copy_segment(dst, cap, hit + m, n - (size_t)(hit + m - path),
+			     stop_at_colon);
 }
 
 static int host_is(const char *host, const char *name)
@@ -92,11 +98,12 @@ static const char *openai_like_provider(const char *host, const char *path,
 int tt_route_match(tt_route *r, const char *method, const char *target,
 		   size_t target_len, const char *host)
 {
-	size_t n = strcspn(target, "?#");
+	/* The path ends at the query or fragment; target need not end in NUL. */
+	size_t n = 0;
+	while (n < target_len && target[n] != '?' && target[n] != '#')
+		n++;
 
 	memset(r, 0, sizeof(*r));
-	if (n > target_len)
-		n = target_len;
 	if (strcmp(method, "POST") != 0)
 		return 0;
 	/* Tolerate one trailing slash. */
@@ -126,14 +133,14 @@ int tt_route_match(tt_route *r, const char *method, const char *target,
 		r->provider = "gemini";
 		r->api = "generate_content";
 		r->stream_by_path = ends_with(p, n, ":streamGenerateContent") ? 1 : -1;
-		segment_after(r->path_model, sizeof(r->path_model), p, n, "/models/");
+		segment_after(r->path_model, sizeof(r->path_model), p, n, "/models/", 1);
 	} else if (find(p, n, "/model/") &&
 		   (ends_with(p, n, "/converse") || ends_with(p, n, "/converse-stream"))) {
 		r->family = TT_FAMILY_BEDROCK_CONVERSE;
 		r->provider = "bedrock";
 		r->stream_by_path = ends_with(p, n, "-stream") ? 1 : -1;
 		r->api = r->stream_by_path > 0 ? "converse_stream" : "converse";
-		segment_after(r->path_model, sizeof(r->path_model), p, n, "/model/");
+		segment_after(r->path_model, sizeof(r->path_model), p, n, "/model/", 0);
 	} else if (find(p, n, "/model/") &&
 		   (ends_with(p, n, "/invoke") ||
 		    ends_with(p, n, "/invoke-with-response-stream"))) {
@@ -141,7 +148,7 @@ int tt_route_match(tt_route *r, const char *method, const char *target,
 		r->provider = "bedrock";
 		r->stream_by_path = ends_with(p, n, "-stream") ? 1 : -1;
 		r->api = r->stream_by_path > 0 ? "invoke_stream" : "invoke";
-		segment_after(r->path_model, sizeof(r->path_model), p, n, "/model/");
+		segment_after(r->path_model, sizeof(r->path_model), p, n, "/model/", 0);
 	} else if (ends_with(p, n, "/api/chat")) {
 		r->family = TT_FAMILY_OLLAMA;
 		r->provider = "ollama";
@@ -168,6 +175,6 @@ int tt_route_match(tt_route *r, const char *method, const char *target,
 		r->provider = openai_like_provider(host, p, n);
 	if (!strcmp(r->provider, "azure_openai"))
 		segment_after(r->path_model, sizeof(r->path_model), p, n,
-			      "/openai/deployments/");
+			      "/openai/deployments/", 0);
 	return 1;
 }
