@@ -18,6 +18,8 @@ struct conn {
 	uint64_t next[2];   /* expected stream offset per direction */
 	int known[2];       /* next[] is meaningful */
 	int marking;        /* records delivered now get "truncated" */
+	int had_gap;        /* bytes were lost on this connection once */
+	int resync;         /* after a gap: wait for a request to begin */
 	struct conn *hnext; /* hash chain */
 	struct conn *prev, *lnext; /* LRU list, most recent first */
 };
@@ -76,6 +78,28 @@ static void on_decoded(const tt_record *rec, void *user)
 		c->st.truncated++;
 	if (c->fn)
 		c->fn(&copy, &k->ci, c->user);
+}
+
+/*
+ * Could these bytes begin a request?  An HTTP/1.x request line starts with
+ * a method token, "uppercase letters then SP" in practice (RFC 9112
+ * section 3), HTTP/2 with the client preface (RFC 9113 section 3.4).  A
+ * short piece counts when it is a prefix of either.
+ */
+static int request_start(const unsigned char *p, size_t n)
+{
+	static const char pri[] = "PRI * HTTP/2.0";
+	size_t i;
+
+	if (n && memcmp(p, pri, n < 14 ? n : 14) == 0)
+		return 1;
+	for (i = 0; i < n && i < 12; i++) {
+		if (p[i] == ' ')
+			return i >= 3;
+		if (p[i] < 'A' || p[i] > 'Z')
+			return 0;
+	}
+	return n > 0 && i < 12;
 }
 
 static int conn_new_decoder(tt_conns *c, struct conn *k)
@@ -207,21 +231,33 @@ int tt_conns_data(tt_conns *c, const tt_conn_info *ci, tt_dir dir,
 	if (k->known[d] && pos != k->next[d]) {
 		if (pos < k->next[d] && pos + len <= k->next[d])
 			return 0; /* already seen */
-		/* Lost bytes: what is open is partial; resume after them. */
+		/*
+		 * Lost bytes: what is open is partial.  A fresh decoder takes
+		 * over from the next request that begins (the rest of the
+		 * message in flight would only confuse it); the other
+		 * direction's offset stays valid.
+		 */
 		c->st.gaps++;
 		conn_close_decoder(k, 1, now_us);
-		if (conn_new_decoder(c, k) < 0) {
-			k->known[d] = 0;
-			return TT_ENOMEM;
-		}
-		/* the other direction's offset stays valid */
+		k->had_gap = 1;
+		k->resync = 1;
 	}
 	k->known[d] = 1;
 	k->next[d] = pos + len;
+	if (k->resync) {
+		if (!request_start(data, len))
+			return 0;
+		k->resync = 0;
+	}
 	if (!k->dec && conn_new_decoder(c, k) < 0)
 		return TT_ENOMEM;
 	if (len)
 		tt_decoder_feed(k->dec, dir, data, len, now_us);
+	if (k->had_gap && tt_decoder_is_idle(k->dec)) {
+		/* a false start after a gap: wait for the next one */
+		conn_close_decoder(k, 1, now_us);
+		k->resync = 1;
+	}
 	return 0;
 }
 

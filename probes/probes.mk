@@ -62,7 +62,7 @@ $(SAN)/obj/probes/tests/%.o: SAN_CFLAGS += -Iprobes -Iagent
 
 $(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(SAN)/obj/agent/cgroup.o $(DECODER_SAN_LIB)
 	@mkdir -p $(dir $@)
-	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -ldl
+	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lssl -ldl
 
 # End-to-end tests (root, real kernel) and the benchmark.
 E2E_TESTS += $(sort $(wildcard tests/e2e/test_probe_*.sh))
