@@ -18,9 +18,6 @@
 PROBE_BIN=$TT_TOP/build/tokentap-probe
 PROBE_CLIENTS=$TT_TOP/tests/e2e/probe_clients
 
-# Our BPF program names (as bpftool shows them, 15 characters at most).
-PROBE_PROGS='ssl_write_enter|ssl_write_ex_en|ssl_read_enter|ssl_read_ex_ent|ssl_ret|ssl_ret_ex|ssl_free_enter'
-
 probe_preflight() {
 	[ "$(id -u)" -eq 0 ] || skip "tokentap-probe needs root"
 	[ -r /sys/kernel/btf/vmlinux ] || skip "kernel has no BTF (/sys/kernel/btf/vmlinux)"
@@ -28,27 +25,35 @@ probe_preflight() {
 	command -v bpftool >/dev/null || skip "bpftool is not installed"
 }
 
-# Uprobes of ours that the kernel lists now (PMU-based and tracefs ones).
+# The BPF programs and links the running probe holds, from its fdinfo.
+probe_bpf_ids() {
+	grep -hE '^(prog_id|link_id):' /proc/"$1"/fdinfo/* 2>/dev/null |
+		sort -u | tr -d '\t ' || true
+}
+
+# What of ours the kernel still has: programs or links by id (another
+# probe running beside this test has its own ids), and uprobe_events.
 probe_leftovers() {
-	local pid=$1
-	bpftool perf list 2>/dev/null | grep -E "^pid $pid " || true
-	bpftool prog list 2>/dev/null | grep -E "name ($PROBE_PROGS) " |
-		grep -vf <(echo "$PROBE_PROGS_BEFORE") || true
+	local kind id
+	for kv in $PROBE_IDS; do
+		kind=${kv%%:*} id=${kv#*:}
+		case $kind in
+		prog_id) bpftool prog show id "$id" >/dev/null 2>&1 && echo "program $id" ;;
+		link_id) bpftool link show id "$id" >/dev/null 2>&1 && echo "link $id" ;;
+		esac
+	done
 	if [ -r /sys/kernel/tracing/uprobe_events ]; then
 		diff <(echo "$PROBE_UPROBE_EVENTS_BEFORE") \
 			/sys/kernel/tracing/uprobe_events >/dev/null ||
 			echo "uprobe_events changed"
 	fi
+	return 0
 }
 
 probe_start() {
 	PROBE_OUT=${PROBE_OUT:-$MOCK_TMP/probe-records.jsonl}
 	PROBE_LOG=$MOCK_TMP/probe.log
 	: >"$PROBE_OUT"
-	PROBE_PROGS_BEFORE=$(bpftool prog list 2>/dev/null |
-		grep -E "name ($PROBE_PROGS) " | cut -d: -f1 | sed 's/^/^/;s/$/:/' ||
-		true)
-	[ -n "$PROBE_PROGS_BEFORE" ] || PROBE_PROGS_BEFORE='^$'
 	PROBE_UPROBE_EVENTS_BEFORE=$(cat /sys/kernel/tracing/uprobe_events 2>/dev/null || true)
 	"$PROBE_BIN" --collector off --out "$PROBE_OUT" "$@" \
 		</dev/null >"$PROBE_LOG" 2>&1 &
@@ -56,7 +61,11 @@ probe_start() {
 	on_exit probe_kill
 	local i
 	for ((i = 0; i < 300; i++)); do
-		grep -q 'tokentap-probe: ready' "$PROBE_LOG" && return 0
+		if grep -q 'tokentap-probe: ready' "$PROBE_LOG"; then
+			PROBE_IDS=$(probe_bpf_ids "$PROBE_PID")
+			[ -n "$PROBE_IDS" ] || fail "no BPF program in the probe's fds"
+			return 0
+		fi
 		if ! kill -0 "$PROBE_PID" 2>/dev/null; then
 			wait "$PROBE_PID"
 			local rc=$?
@@ -102,9 +111,9 @@ probe_stop() {
 	[ "$rc" -eq 0 ] || fail "tokentap-probe exited $rc"
 	grep -q 'tokentap-probe: exit: ' "$PROBE_LOG" ||
 		fail "no final counters line at exit"
-	left=$(probe_leftovers "$pid")
+	left=$(probe_leftovers)
 	[ -z "$left" ] || fail "uprobes left behind after exit: $left"
-	echo "ok - probe exited 0, printed its counters, left no uprobe behind"
+	echo "ok - probe exited 0, printed its counters, left none of its $(echo "$PROBE_IDS" | grep -c .) BPF programs and uprobe links behind"
 }
 
 # A counter from the probe's final line.
