@@ -118,6 +118,8 @@ struct h2_stream {
 	int interim;            /* the current response block is 1xx */
 	int bad_head;           /* response block without a valid :status */
 	int64_t head_us;        /* when the current HEADERS frame began */
+	int64_t resp_length;    /* the response's content-length, -1 if none */
+	uint64_t resp_got;      /* DATA bytes of the response so far */
 	char method[32];
 	size_t method_len;
 	tt_buf path, authority; /* pseudo-headers until the request line */
@@ -220,6 +222,7 @@ static struct h2_stream *stream_new(tt_h2 *h, uint32_t id, int64_t now_us)
 		return NULL;
 	}
 	s->id = id;
+	s->resp_length = -1;
 	tt_buf_init(&s->path, h->max_header_bytes);
 	tt_buf_init(&s->authority, h->max_header_bytes);
 	h->streams[h->nstreams++] = s;
@@ -254,13 +257,24 @@ static void stream_maybe_done(tt_h2 *h, struct h2_stream *s, int64_t now_us)
 		stream_finish(h, s, NULL, now_us);
 }
 
+/*
+ * Is the response whole?  END_STREAM says so; so does a body that reached
+ * its content-length, since a client (curl) may close the connection
+ * without reading the empty DATA frame that carries END_STREAM.
+ */
+static int response_complete(const struct h2_stream *s)
+{
+	return s->resp == SIDE_DONE ||
+	       (s->resp == SIDE_BODY && s->resp_length >= 0 &&
+		s->resp_got >= (uint64_t)s->resp_length);
+}
+
 /* Finish every open stream: cleanly those whose response is complete. */
 static void finish_all(tt_h2 *h, const char *error, int64_t now_us)
 {
 	while (h->nstreams > 0) {
 		struct h2_stream *s = h->streams[h->nstreams - 1];
-		stream_finish(h, s, s->resp == SIDE_DONE ? NULL : error,
-			      now_us);
+		stream_finish(h, s, response_complete(s) ? NULL : error, now_us);
 	}
 }
 
@@ -426,6 +440,17 @@ static void response_field(struct h2_stream *s, const nghttp2_nv *nv)
 	}
 	if (nv->namelen > 0 && nv->name[0] == ':')
 		return;
+	if (name_is(nv, "content-length")) {
+		char num[24];
+		if (nv->valuelen > 0 && nv->valuelen < sizeof(num)) {
+			memcpy(num, nv->value, nv->valuelen);
+			num[nv->valuelen] = '\0';
+			char *end;
+			long long v = strtoll(num, &end, 10);
+			if (*end == '\0' && v >= 0)
+				s->resp_length = v;
+		}
+	}
 	tt_exchange_response_header(s->ex, (const char *)nv->name, nv->namelen,
 				    (const char *)nv->value, nv->valuelen);
 }
@@ -599,8 +624,10 @@ static int data_chunk(tt_h2 *h, int d, const uint8_t *p, size_t n)
 		return 0;
 	if (d == CLIENT && s->req == SIDE_BODY)
 		tt_exchange_request_body(s->ex, p, n);
-	else if (d == SERVER && s->resp == SIDE_BODY)
+	else if (d == SERVER && s->resp == SIDE_BODY) {
 		tt_exchange_response_body(s->ex, p, n);
+		s->resp_got += n;
+	}
 	return 0;
 }
 
@@ -712,8 +739,7 @@ static int frame_fixed(tt_h2 *h, int d, int64_t now_us)
 		s = stream_find(h, dd->sid);
 		if (s)
 			stream_finish(h, s,
-				      s->resp == SIDE_DONE ? NULL :
-							     "stream_reset",
+				      response_complete(s) ? NULL : "stream_reset",
 				      now_us);
 		break;
 	case H2_GOAWAY:

@@ -416,6 +416,47 @@ static void test_server_settings_first(void **state)
 	(void)state;
 }
 
+/*
+ * curl closes the connection once a response reached its content-length,
+ * without reading the empty DATA frame that carries END_STREAM: the
+ * record is complete, not "connection_closed".  Without a content-length
+ * the same cut is an error.
+ */
+static void test_content_length_ends_response(void **state)
+{
+	for (int with_length = 1; with_length >= 0; with_length--) {
+		struct result r;
+		h2b b;
+		char *resp = chat_json(8, 4);
+		char len[24];
+
+		snprintf(len, sizeof(len), "%zu", strlen(resp));
+		h2b_init(&b);
+		open_conn(&b);
+		request(&b, 1, "/v1/chat/completions", REQ_BODY);
+		nghttp2_nv nv[] = {
+			H2B_NV(":status", "200"),
+			H2B_NV("content-type", "application/json"),
+			{ (uint8_t *)"content-length", (uint8_t *)len, 14, strlen(len), 0 },
+		};
+		h2b_headers(&b, 0, 1, nv, with_length ? 3 : 2, NULL);
+		h2b_data(&b, 0, 1, resp, strlen(resp), 0, 0, 0);
+		run_all(&b, NULL, 1, &r);
+
+		assert_int_equal(r.n, 1);
+		check_chat(r.recs[0], "/v1/chat/completions", 200, 8, 4,
+			   strlen(REQ_BODY), strlen(resp));
+		if (with_length)
+			assert_null_str(r.recs[0], "error");
+		else
+			assert_string_equal(rs(r.recs[0], "error"), "connection_closed");
+		result_free(&r);
+		h2b_free(&b);
+		free(resp);
+	}
+	(void)state;
+}
+
 static void test_dynamic_table(void **state)
 {
 	struct result r;
@@ -1736,6 +1777,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_exchange),
 		cmocka_unit_test(test_server_settings_first),
+		cmocka_unit_test(test_content_length_ends_response),
 		cmocka_unit_test(test_dynamic_table),
 		cmocka_unit_test(test_padding_continuation),
 		cmocka_unit_test(test_large_frames),

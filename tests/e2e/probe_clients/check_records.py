@@ -44,9 +44,6 @@ def main():
     ap.add_argument("--http", help="only responses of this HTTP version")
     ap.add_argument("--min", type=int, default=1)
     ap.add_argument("--allow-extra", action="store_true")
-    ap.add_argument("--xfail-h2-json-closed", action="store_true",
-                    help="known decoder defect: a non-streamed HTTP/2 "
-                    "answer ends as connection_closed; report, do not fail")
     a = ap.parse_args()
 
     host_suffix = ":" + str(a.port)
@@ -110,13 +107,7 @@ def main():
         if r.get("source") != "ebpf":
             diffs.append("source=%r" % r.get("source"))
         if e["complete"] and r.get("error") is not None:
-            if (a.xfail_h2_json_closed and e["http"] == "2"
-                    and not e["streamed"]
-                    and r.get("error") == "connection_closed"):
-                print("xfail - %s: error 'connection_closed' (decoder: "
-                      "HTTP/2 stream not seen ending)" % what)
-            else:
-                diffs.append("error=%r" % r.get("error"))
+            diffs.append("error=%r" % r.get("error"))
         if not r.get("comm") or not r.get("exe") or not r.get("pid"):
             diffs.append("process fields missing: pid=%r comm=%r exe=%r"
                          % (r.get("pid"), r.get("comm"), r.get("exe")))
