@@ -97,5 +97,17 @@ with_agent mock_curl --http1.1 -o "$T/health.out" "$(mock_url /healthz)"
 [ -s "$T/health.out" ] || fail "healthz: empty answer"
 [ ! -s "$T/out.jsonl" ] || fail "a non-LLM request made a record: $(cat "$T/out.jsonl")"
 
+# Fail open: an out file that cannot be opened costs one warning line and
+# nothing else.
+before=$(mock_log_count)
+TOKENTAP_OUT=$T/no/such/dir/out.jsonl with_agent mock_curl --http1.1 \
+	-H 'Content-Type: application/json' --data-binary @"$T/req.json" \
+	"$(mock_url /v1/chat/completions)" >"$T/failopen.out" 2>"$T/failopen.err" ||
+	fail "fail-open: curl failed"
+mock_wait_count $((before + 1))
+cmp -s "$T/failopen.out" "$(mock_log_last body_file)" || fail "fail-open: output differs"
+[ "$(wc -l <"$T/failopen.err")" -eq 1 ] && grep -q '^tokentap: warn: TOKENTAP_OUT' "$T/failopen.err" ||
+	fail "fail-open: want one warning line, got: $(cat "$T/failopen.err")"
+
 check_no_sentinel "$T/out.jsonl" "$T"/*.err "$TOKENTAP_SPOOL"
 echo "PASS: $n curl calls"
