@@ -7,7 +7,8 @@
 #      ratio agent / none, goal >= 0.99
 #   2. CPU per hooked SSL call on a pass-through connection (goal <= 0.5 us
 #      added), and the decoding cost of an LLM exchange, separately
-#   3. added latency of an LLM call (curl against the mock provider): the
+#   3. start-up cost for a program that never calls TLS
+#   4. added latency of an LLM call (curl against the mock provider): the
 #      agent vs a metering reverse proxy (mitmdump, when installed); p50/p99
 #
 # Options through the environment: RUNS (default 5), BULK_MIB (256),
@@ -92,6 +93,21 @@ both() { # label unit plain-pairs -- agent-pairs
 both "bulk, 16 KiB reads" MB/s ${P[bulk]} -- ${A[bulk]}
 both "small requests, keep-alive" req/s ${P[rate]} -- ${A[rate]}
 both "new connection + request" conn/s ${P[conns]} -- ${A[conns]}
+
+echo "== start-up of a program that makes no TLS call (/bin/true, 300 runs, best of 3)"
+startup() {
+	local best=999999 r t0 t1 i
+	for r in 1 2 3; do
+		t0=$(date +%s%N)
+		for ((i = 0; i < 300; i++)); do "$@" /bin/true; done
+		t1=$(date +%s%N)
+		(((t1 - t0) / 300000 < best)) && best=$(((t1 - t0) / 300000))
+	done
+	echo "$best"
+}
+s0=$(startup env)
+s1=$(startup env "LD_PRELOAD=$SO")
+echo "  none $s0 us, agent $s1 us per exec: +$((s1 - s0)) us (loading the decoder's libraries)"
 
 echo "== CPU per call (best batch of each run, median of 3 runs)"
 pc= ac= pl= al=
