@@ -5,9 +5,9 @@
 #   1. non-LLM TLS: bulk throughput (MB/s), small requests on a keep-alive
 #      connection (req/s), new connections with one request (conn/s);
 #      ratio agent / none, goal >= 0.99
-#   2. CPU per hooked SSL call on a pass-through connection (goal <= 0.5 us
+#   2. start-up cost for a program that never calls TLS
+#   3. CPU per hooked SSL call on a pass-through connection (goal <= 0.5 us
 #      added), and the decoding cost of an LLM exchange, separately
-#   3. start-up cost for a program that never calls TLS
 #   4. added latency of an LLM call (curl against the mock provider): the
 #      agent vs a metering reverse proxy (mitmdump, when installed); p50/p99
 #
