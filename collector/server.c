@@ -309,10 +309,10 @@ static enum MHD_Result answer_get(struct tt_server *srv, struct MHD_Connection *
 		return answer_verdict(conn);
 	case R_METRICS:
 		tt_buf_init(&out, 256u << 20);
-		if (tt_metrics_render(srv->opts.store, &srv->cnt, &out)) {
+		if (tt_metrics_render(srv->opts.metrics, srv->opts.store, &srv->cnt, &out)) {
 			tt_buf_free(&out);
 			return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-					  "metrics: database read failed");
+					  "metrics: out of memory");
 		}
 		return send_buf(conn, MHD_HTTP_OK, &out, "text/plain; version=0.0.4; charset=utf-8");
 	case R_HEALTHZ:

@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 
+#include "metrics.h"
 #include "prices.h"
 #include "store.h"
 
@@ -41,6 +42,7 @@ struct tt_server_opts {
 	unsigned timeout_s;      /* 0: 10 s */
 	tt_store *store;         /* borrowed; outlives the server */
 	const tt_prices *prices; /* borrowed; outlives the server */
+	tt_metrics *metrics;     /* borrowed; outlives the server */
 	int quiet;               /* do not print the listening lines */
 };
 

@@ -14,6 +14,7 @@ struct job {
 	const tt_buf *arena;
 	int64_t now_us;
 	int64_t accepted, duplicates;
+	unsigned char *added;   /* per record: stored by this transaction (or NULL) */
 	int rc;
 	int done;
 	struct job *next;
@@ -32,6 +33,8 @@ struct tt_store {
 	pthread_t writer;
 	int writer_started;
 	int64_t count;
+	tt_store_added_fn on_added;
+	void *on_added_arg;
 
 	/* Checkpoints run on their own thread and connection (PASSIVE: they
 	 * never block the writer), so a commit does not wait for the WAL to be
@@ -174,10 +177,13 @@ static void commit_group(tt_store *s, struct job *jobs)
 				sqlite3_reset(s->ins);
 				break;
 			}
-			if (sqlite3_changes(s->wdb) > 0)
+			if (sqlite3_changes(s->wdb) > 0) {
 				j->accepted++;
-			else
+				if (j->added)
+					j->added[i] = 1;
+			} else {
 				j->duplicates++;
+			}
 			sqlite3_reset(s->ins);
 		}
 		added += j->accepted;
@@ -190,6 +196,11 @@ static void commit_group(tt_store *s, struct job *jobs)
 		fprintf(stderr, "tokentapd: database write failed: %s\n", sqlite3_errmsg(s->wdb));
 		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
 		added = 0;
+	} else if (s->on_added) {
+		for (j = jobs; j; j = j->next)
+			for (size_t i = 0; j->added && i < j->n; i++)
+				if (j->added[i])
+					s->on_added(s->on_added_arg, &j->recs[i], j->arena);
 	}
 	pthread_mutex_lock(&s->qlock);
 	s->count += added;
@@ -265,9 +276,12 @@ int tt_store_insert(tt_store *s, const tt_rec *recs, size_t n, const tt_buf *are
 		return 0;
 	if (!s->writer_started)
 		return TT_EINVAL;
+	if (s->on_added && !(j.added = calloc(n, 1)))
+		return TT_ENOMEM;
 	pthread_mutex_lock(&s->qlock);
 	if (s->stop) {
 		pthread_mutex_unlock(&s->qlock);
+		free(j.added);
 		return TT_EIO;
 	}
 	if (s->tail)
@@ -279,6 +293,7 @@ int tt_store_insert(tt_store *s, const tt_rec *recs, size_t n, const tt_buf *are
 	while (!j.done)
 		pthread_cond_wait(&s->dcond, &s->qlock);
 	pthread_mutex_unlock(&s->qlock);
+	free(j.added);
 	*accepted = j.accepted;
 	*duplicates = j.duplicates;
 	return j.rc;
@@ -292,6 +307,14 @@ int tt_store_read(tt_store *s, int (*fn)(sqlite3 *db, void *arg), void *arg)
 	rc = fn(s->rdb, arg);
 	pthread_mutex_unlock(&s->rlock);
 	return rc;
+}
+
+void tt_store_on_added(tt_store *s, tt_store_added_fn fn, void *arg)
+{
+	pthread_mutex_lock(&s->qlock);
+	s->on_added = fn;
+	s->on_added_arg = arg;
+	pthread_mutex_unlock(&s->qlock);
 }
 
 int64_t tt_store_count(tt_store *s)

@@ -59,6 +59,14 @@ int tt_store_insert(tt_store *s, const tt_rec *recs, size_t n, const tt_buf *are
  */
 int tt_store_read(tt_store *s, int (*fn)(sqlite3 *db, void *arg), void *arg);
 
+/*
+ * Called by the writer for every record a committed transaction added (not
+ * for duplicates, not when the commit failed), before tt_store_insert()
+ * returns; r and arena are the caller's.  Set it before the first insert.
+ */
+typedef void (*tt_store_added_fn)(void *arg, const tt_rec *r, const tt_buf *arena);
+void tt_store_on_added(tt_store *s, tt_store_added_fn fn, void *arg);
+
 /* Records stored in total (a cheap count kept by the store). */
 int64_t tt_store_count(tt_store *s);
 

@@ -136,6 +136,7 @@ int main(int argc, char **argv)
 	char *token = NULL;
 	tt_prices *prices = NULL;
 	tt_store *store = NULL;
+	tt_metrics *metrics = NULL;
 	tt_server *srv = NULL;
 	sigset_t set;
 	int c, sig, check = 0, rc = 1;
@@ -236,8 +237,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tokentapd: --db: %s\n", err);
 		goto out;
 	}
+	/* The metrics start from the database, then follow every commit. */
+	metrics = tt_metrics_new();
+	if (!metrics)
+		goto oom;
+	if (tt_metrics_load(metrics, store)) {
+		fprintf(stderr, "tokentapd: --db: cannot read the records for /metrics\n");
+		goto out;
+	}
+	tt_store_on_added(store, tt_metrics_add, metrics);
 	so.store = store;
 	so.prices = prices;
+	so.metrics = metrics;
 	if (tt_server_start(&so, &srv, err, sizeof(err))) {
 		fprintf(stderr, "tokentapd: %s\n", err);
 		goto out;
@@ -251,6 +262,7 @@ int main(int argc, char **argv)
 out:
 	tt_server_stop(srv);
 	tt_store_close(store);
+	tt_metrics_free(metrics);
 	tt_prices_free(prices);
 	free(token);
 	return rc;

@@ -298,6 +298,29 @@ else
 	echo "metrics: promtool not installed, lint skipped (scripts/deps.sh installs it)"
 fi
 
+# The in-memory series after a restart (loaded from the database) equal the
+# ones built record by record; counters of this process start again.
+kill "${PIDS[0]}"
+wait "${PIDS[0]}" 2>/dev/null || true
+start_daemon again --listen "unix:$T/d2.sock" --db "$T/d.db"
+curl -sS --max-time 30 --unix-socket "$T/d2.sock" $U/metrics >"$T/metrics2"
+$PY - "$T/metrics" "$T/metrics2" <<'PYEOF'
+import sys
+def series(path):
+    out = {}
+    for line in open(path):
+        if line.startswith("#") or line.startswith("tokentap_ingest") or line.startswith("tokentap_stored"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        out[name] = float(value)
+    return out
+a, b = series(sys.argv[1]), series(sys.argv[2])
+assert a.keys() == b.keys(), set(a) ^ set(b)
+for k in a:
+    assert abs(a[k] - b[k]) <= 1e-9 * max(1.0, abs(a[k])), (k, a[k], b[k])
+print("metrics: %d samples identical after a restart" % len(a))
+PYEOF
+
 # --- bearer token, refused configurations -----------------------------------
 printf 'not-a-secret-test-token-0123456789\n' >"$T/token"
 chmod 600 "$T/token"
@@ -307,12 +330,12 @@ expect_code 401 'bearer token' -H 'Authorization: Bearer wrong' "http://127.0.0.
 expect_code 200 '"accepted":0' -H 'Authorization: Bearer not-a-secret-test-token-0123456789' \
 	--data-binary '[]' "http://127.0.0.1:$PORT/v1/records"
 expect_code 200 '"status":"ok"' "http://127.0.0.1:$PORT/healthz"
-if "$TOKENTAPD" --listen http://0.0.0.0:0 --db "$T/x.db" 2>"$T/remote.err"; then fail "0.0.0.0 accepted"; fi
+if timeout 10 "$TOKENTAPD" --listen http://0.0.0.0:0 --db "$T/x.db" 2>"$T/remote.err"; then fail "0.0.0.0 accepted"; fi
 grep -q 'not a loopback address; add --allow-remote' "$T/remote.err" || fail "remote: $(cat "$T/remote.err")"
 echo '{"prices": {"models": {"m": {"input": "cheap", "output": 1}}}}' >"$T/bad.json"
-if "$TOKENTAPD" --config "$T/bad.json" --check-config 2>"$T/cfg.err"; then fail "bad config accepted"; fi
+if timeout 10 "$TOKENTAPD" --config "$T/bad.json" --check-config 2>"$T/cfg.err"; then fail "bad config accepted"; fi
 grep -q 'prices.models.m.input: expected a number' "$T/cfg.err" || fail "config error: $(cat "$T/cfg.err")"
-if "$TOKENTAPD" --listen "unix:$T/d.sock" --db "$T/y.db" 2>"$T/busy.err"; then fail "second daemon on a live socket"; fi
+if timeout 10 "$TOKENTAPD" --listen "unix:$T/d2.sock" --db "$T/y.db" 2>"$T/busy.err"; then fail "second daemon on a live socket"; fi
 grep -q 'another daemon is listening' "$T/busy.err" || fail "busy socket: $(cat "$T/busy.err")"
 "$TOKENTAPD" --help | grep -q -- '--listen ADDR' || fail "--help"
 echo "token, loopback-only, config errors, live socket: refused with clear messages"
