@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -371,6 +372,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 					  "missing or wrong bearer token");
 		if (route != R_RECORDS)
 			return answer_get(srv, conn, route);
+		{
+			const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								     MHD_HTTP_HEADER_CONTENT_ENCODING);
+
+			if (ce && strcasecmp(ce, "identity") != 0) {
+				count(&srv->cnt.bad_requests, 1);
+				return send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+						  "Content-Encoding not supported; send the records "
+						  "uncompressed");
+			}
+		}
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl) {

@@ -242,6 +242,7 @@ expect_code 413 'body larger than 16777216 bytes' "${SOCK[@]}" --data-binary @"$
 # chunked (no Content-Length): read, dropped, then 413
 head -c 20000000 /dev/zero | tr '\0' ' ' >"$T/big2"
 expect_code 413 'body larger' "${SOCK[@]}" -H 'Transfer-Encoding: chunked' --data-binary @"$T/big2" $U/v1/records
+expect_code 415 'Content-Encoding not supported' "${SOCK[@]}" -H 'Content-Encoding: gzip' --data-binary @"$T/bad1" $U/v1/records
 expect_code 404 'not found' "${SOCK[@]}" $U/v2/nothing
 expect_code 405 'use POST' "${SOCK[@]}" $U/v1/records
 expect_code 405 'use GET, HEAD' "${SOCK[@]}" -X POST --data-binary x $U/v1/usage
