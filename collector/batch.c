@@ -79,6 +79,13 @@ static void element_done(tt_batch *b)
 			reject(b, b->elem_line, index, "empty array element");
 		goto out;
 	}
+	if (b->nrecs >= TT_BATCH_MAX_RECORDS) {
+		/* Tiny records would otherwise cost ~20 times the body in memory. */
+		snprintf(err, sizeof(err), "more than %d records in one batch; send smaller batches",
+			 TT_BATCH_MAX_RECORDS);
+		reject(b, b->elem_line, index, err);
+		goto out;
+	}
 	if (b->nrecs == b->cap_recs) {
 		size_t ncap = b->cap_recs ? b->cap_recs * 2 : 64;
 		tt_rec *n = realloc(b->recs, ncap * sizeof(*n));

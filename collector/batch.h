@@ -31,6 +31,7 @@
 
 #define TT_BATCH_RECORD_MAX (64 * 1024)  /* one record's JSON text */
 #define TT_BATCH_REJECTS_KEPT 100        /* reasons kept; all are counted */
+#define TT_BATCH_MAX_RECORDS 100000      /* records kept per batch (~35 MB at most) */
 
 struct tt_batch_reject {
 	uint32_t line;   /* 1-based line where the record starts */

@@ -350,6 +350,26 @@ static void test_batch_many_rejects(void **state)
 	tt_batch_free(&b);
 }
 
+static void test_batch_record_cap(void **state)
+{
+	/* Beyond TT_BATCH_MAX_RECORDS kept records, the rest are rejected, counted. */
+	char line[80];
+	tt_batch b;
+
+	tt_batch_init(&b, 64u << 20);
+	for (int i = 0; i < TT_BATCH_MAX_RECORDS + 5; i++) {
+		int n = snprintf(line, sizeof(line), "{\"id\":\"%032x\"}\n", i);
+
+		assert_int_equal(tt_batch_feed(&b, line, (size_t)n), 0);
+	}
+	tt_batch_finish(&b);
+	assert_int_equal(b.nrecs, TT_BATCH_MAX_RECORDS);
+	assert_int_equal(b.nrejected, 5);
+	assert_int_equal(b.rejects[0].line, TT_BATCH_MAX_RECORDS + 1);
+	assert_string_equal(b.rejects[0].error, "more than 100000 records in one batch; send smaller batches");
+	tt_batch_free(&b);
+}
+
 static void test_batch_arena_cap(void **state)
 {
 	/* A tiny arena: records whose strings do not fit are rejected, never overflow. */
@@ -379,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_batch_array_edges),
 		cmocka_unit_test(test_batch_oversized_record),
 		cmocka_unit_test(test_batch_many_rejects),
+		cmocka_unit_test(test_batch_record_cap),
 		cmocka_unit_test(test_batch_arena_cap),
 	};
 
