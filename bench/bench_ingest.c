@@ -168,7 +168,8 @@ static void run(const char *name, int senders, int posts, int batch, uint64_t hi
 	}
 	el = now_s() - t0;
 	qsort(all, (size_t)n, sizeof(double), cmp_double);
-	printf("%-34s %9.0f records/s  %8d records in %6.2f s  POST latency p50 %7.2f ms  p99 %7.2f ms%s\n",
+	printf("%-34s %9.0f records/s  %8d records in %6.2f s  "
+	       "POST latency p50 %7.2f ms  p99 %7.2f ms%s\n",
 	       name, (double)senders * posts * batch / el, senders * posts * batch, el,
 	       all[n / 2] * 1e3, all[(int)(n * 0.99)] * 1e3, failed ? "  FAILED POSTS" : "");
 	if (failed)
@@ -242,11 +243,25 @@ static int start_daemon(const char *self)
 	return port > 0 ? 0 : -1;
 }
 
+/* A positive number from the environment, dflt when unset, -1 when malformed. */
+static long env_num(const char *name, long dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return dflt;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	return errno || *end || n <= 0 || n > 1000000000L ? -1 : n;
+}
+
 int main(int argc, char **argv)
 {
-	long records = getenv("BENCH_RECORDS") ? atol(getenv("BENCH_RECORDS")) : 1000000;
-	int batch = getenv("BENCH_BATCH") ? atoi(getenv("BENCH_BATCH")) : 1000;
-	int senders = getenv("BENCH_SENDERS") ? atoi(getenv("BENCH_SENDERS")) : 2;
+	long records = env_num("BENCH_RECORDS", 1000000);
+	int batch = (int)env_num("BENCH_BATCH", 1000);
+	int senders = (int)env_num("BENCH_SENDERS", 2);
 	char db[160], cmd[256];
 	struct stat st;
 	int rc = 0;
@@ -262,7 +277,12 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	run("batched (1000/POST, 2 senders)", senders, (int)(records / batch / senders), batch, 1);
+	{
+		char name[64];
+
+		snprintf(name, sizeof(name), "batched (%d/POST, %d senders)", batch, senders);
+		run(name, senders, (int)(records / batch / senders), batch, 1);
+	}
 	printf("%-34s VmRSS %ld MiB, VmHWM %ld MiB after %ld records\n", "daemon memory",
 	       status_kb("VmRSS:") / 1024, status_kb("VmHWM:") / 1024, records);
 	run("single-record, 1 sender", 1, 2000, 1, 1000);

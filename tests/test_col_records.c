@@ -321,14 +321,14 @@ static void test_batch_array_edges(void **state)
 static void test_batch_oversized_record(void **state)
 {
 	/* A record over TT_BATCH_RECORD_MAX is rejected alone; its neighbours stay. */
-	size_t pad = TT_BATCH_RECORD_MAX + 10, n = 0;
-	char *body = malloc(pad + 512), s[8192];
+	size_t pad = TT_BATCH_RECORD_MAX + 10, n = 0, cap = pad + 512;
+	char *body = malloc(cap), s[8192];
 
 	assert_non_null(body);
-	n += (size_t)sprintf(body + n, "%s\n{\"id\":\"%s\",\"comm\":\"", R(ID1, 1), ID2);
+	n += (size_t)snprintf(body + n, cap - n, "%s\n{\"id\":\"%s\",\"comm\":\"", R(ID1, 1), ID2);
 	memset(body + n, 'x', pad);
 	n += pad;
-	n += (size_t)sprintf(body + n, "\"}\n%s\n", R(ID2, 5));
+	n += (size_t)snprintf(body + n, cap - n, "\"}\n%s\n", R(ID2, 5));
 	check_all_ways(body, n, s, sizeof(s));
 	assert_string_equal(s, "recs=2 rejected=1 fatal=[] " ID1 "/1 " ID2 "/5"
 			       " [L2 I-1 record larger than 65536 bytes]");
@@ -366,7 +366,8 @@ static void test_batch_record_cap(void **state)
 	assert_int_equal(b.nrecs, TT_BATCH_MAX_RECORDS);
 	assert_int_equal(b.nrejected, 5);
 	assert_int_equal(b.rejects[0].line, TT_BATCH_MAX_RECORDS + 1);
-	assert_string_equal(b.rejects[0].error, "more than 100000 records in one batch; send smaller batches");
+	assert_string_equal(b.rejects[0].error,
+			    "more than 100000 records in one batch; send smaller batches");
 	tt_batch_free(&b);
 }
 
