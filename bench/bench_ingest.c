@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -224,6 +225,8 @@ static int start_daemon(const char *self)
 	snprintf(db, sizeof(db), "%s/bench.db", tmpdir);
 	daemon_pid = fork();
 	if (daemon_pid == 0) {
+		/* The daemon goes with this process, however it ends. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(pipefd[1], 1);
 		close(pipefd[0]);
 		execl(exe, exe, "--listen", "http://127.0.0.1:0", "--db", db, "--sync", sync,
