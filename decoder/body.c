@@ -60,8 +60,10 @@ static void take_json(tt_body *b, const char *p, size_t n, int cut)
 	if (v) {
 		tt_usage_feed(b->usage, v);
 		cJSON_Delete(v);
-	} else if (cut) {
-		b->truncated = 1;
+	} else if (!cut) {
+		/* An event we could not read may have held the usage: say so
+		 * rather than report figures that may be short. */
+		b->decode_error = 1;
 	}
 	if (cut)
 		b->truncated = 1;

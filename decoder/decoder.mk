@@ -39,3 +39,14 @@ BENCHES += $(DECODER_BENCH)
 $(DECODER_BENCH): $(BUILD)/obj/bench/bench_decoder.o $(BUILD)/obj/tests/support/h2_build.o $(DECODER_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(DECODER_LIBS) -lssl
+
+# The allocation-failure sweep replaces malloc itself, so it is built
+# without sanitizers, against the normal objects.
+ALLOCFAIL_TEST := $(BUILD)/tests/allocfail_decoder
+UNIT_TESTS += $(ALLOCFAIL_TEST)
+# -rdynamic: the libraries must see this program's malloc, not libc's.
+$(ALLOCFAIL_TEST): $(BUILD)/obj/tests/allocfail_decoder.o \
+		   $(BUILD)/obj/tests/support/feed.o $(BUILD)/obj/tests/support/tbuf.o \
+		   $(DECODER_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) -rdynamic -o $@ $^ $(DECODER_LIBS) -lbrotlienc

@@ -22,7 +22,9 @@ struct tt_exchange {
 
 	/* request */
 	char method[16];
-	char *target;          /* request target, kept until the headers end */
+	/* The request target until the headers end (the route needs the
+	 * host too); longer targets are cut, their path is what matters. */
+	char target[4096];
 	size_t target_len;
 	tt_route route;
 	tt_coding req_coding;
@@ -64,7 +66,6 @@ void tt_exchange_free(tt_exchange *ex)
 {
 	if (!ex)
 		return;
-	free(ex->target);
 	tt_decompress_free(ex->req_dec);
 	tt_buf_free(&ex->req_body);
 	tt_body_free(ex->body);
@@ -76,13 +77,11 @@ void tt_exchange_request_line(tt_exchange *ex, const char *method,
 			      size_t target_len)
 {
 	tt_record_set(ex->method, sizeof(ex->method), method, method_len);
-	free(ex->target);
-	ex->target = malloc(target_len + 1);
-	if (ex->target) {
-		memcpy(ex->target, target, target_len);
-		ex->target[target_len] = '\0';
-		ex->target_len = target_len;
-	}
+	if (target_len >= sizeof(ex->target))
+		target_len = sizeof(ex->target) - 1;
+	memcpy(ex->target, target, target_len);
+	ex->target[target_len] = '\0';
+	ex->target_len = target_len;
 }
 
 static int name_is(const char *name, size_t len, const char *want)
@@ -111,7 +110,7 @@ void tt_exchange_request_header(tt_exchange *ex, const char *name,
 
 int tt_exchange_request_headers_done(tt_exchange *ex)
 {
-	if (!ex->target)
+	if (!ex->target_len)
 		return 0;
 	ex->llm = tt_route_match(&ex->route, ex->method, ex->target,
 				 ex->target_len, ex->rec.host[0] ? ex->rec.host : NULL);
@@ -122,8 +121,6 @@ int tt_exchange_request_headers_done(tt_exchange *ex)
 		TT_RECORD_SET(&ex->rec, api, ex->route.api, (size_t)-1);
 		tt_usage_init(&ex->usage, ex->route.family);
 	}
-	free(ex->target);
-	ex->target = NULL;
 	return ex->llm;
 }
 
@@ -244,6 +241,16 @@ static void fill_usage(tt_exchange *ex, const tt_request_info *info, int stream)
 	}
 }
 
+static int looks_like_object(const tt_buf *b)
+{
+	for (size_t i = 0; i < b->len; i++) {
+		char c = b->data[i];
+		if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+			return c == '{';
+	}
+	return 0;
+}
+
 void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 {
 	tt_request_info info;
@@ -259,10 +266,12 @@ void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 		tt_decompress_end(ex->req_dec);
 	tt_request_parse(&info, &ex->route, ex->req_body.data ? ex->req_body.data : "",
 			 ex->req_body.len);
-	/* The body shape confirms the path: an LLM request is a JSON object. */
+	/* The body shape confirms the path: an LLM request is a JSON object.
+	 * One that begins like one but does not parse is kept, marked. */
 	int req_cut = ex->req_body.truncated || ex->req_body.oom ||
 		      (ex->req_coding != TT_CODING_IDENTITY && !ex->req_dec);
-	if (!info.parsed && !req_cut && ex->req_ended)
+	int req_unread = !info.parsed && looks_like_object(&ex->req_body);
+	if (!info.parsed && !req_cut && !req_unread && ex->req_ended)
 		return;
 
 	if (ex->body)
@@ -291,7 +300,8 @@ void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 	const char *err = error;
 	if (!err && (req_cut || (ex->body && tt_body_truncated(ex->body))))
 		err = "truncated";
-	if (!err && (ex->body_failed || (ex->body && tt_body_decode_error(ex->body))))
+	if (!err && (req_unread || ex->body_failed ||
+		     (ex->body && tt_body_decode_error(ex->body))))
 		err = "decode_error";
 	/* An error inside a 2xx response (a stream that failed midway);
 	 * a 4xx or 5xx already says so in its status. */

@@ -1,5 +1,6 @@
 /* request.c - model, stream, max tokens and prompt hashes; see request.h. */
 #include <cJSON.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +20,14 @@ static const char *const prompt_keys[] = {
 typedef struct hasher {
 	EVP_MD_CTX *ctx;
 	int used;
+	int failed;   /* a part could not be hashed: no hash rather than a wrong one */
 } hasher;
 
 static void hasher_init(hasher *h)
 {
 	h->ctx = EVP_MD_CTX_new();
 	h->used = 0;
+	h->failed = 0;
 	if (h->ctx && EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(h->ctx);
 		h->ctx = NULL;
@@ -39,8 +42,10 @@ static void hasher_add(hasher *h, const char *key, const cJSON *v)
 	if (!h->ctx || !v)
 		return;
 	json = cJSON_PrintUnformatted(v);
-	if (!json)
+	if (!json) {
+		h->failed = 1;
 		return;
+	}
 	EVP_DigestUpdate(h->ctx, key, strlen(key));
 	EVP_DigestUpdate(h->ctx, "=", 1);
 	EVP_DigestUpdate(h->ctx, json, strlen(json));
@@ -56,7 +61,8 @@ static void hasher_final(hasher *h, char out[33])
 	unsigned int n = 0;
 
 	out[0] = '\0';
-	if (h->ctx && h->used && EVP_DigestFinal_ex(h->ctx, md, &n) == 1 && n >= 16) {
+	if (h->ctx && h->used && !h->failed &&
+	    EVP_DigestFinal_ex(h->ctx, md, &n) == 1 && n >= 16) {
 		for (int i = 0; i < 16; i++) {
 			out[2 * i] = hex[md[i] >> 4];
 			out[2 * i + 1] = hex[md[i] & 15];
@@ -154,6 +160,10 @@ void tt_request_parse(tt_request_info *info, const tt_route *r,
 		cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
 	info->max_tokens = find_max_tokens(root);
 
+	/* This runs inside the host's SSL calls: whatever OpenSSL error we
+	 * cause must not stay on the thread's queue, where SSL_get_error()
+	 * would find it. */
+	ERR_set_mark();
 	hasher_init(&prompt);
 	hasher_init(&prefix);
 	for (int i = 0; prefix_keys[i]; i++) {
@@ -180,6 +190,7 @@ void tt_request_parse(tt_request_info *info, const tt_route *r,
 	}
 	hasher_final(&prompt, info->prompt_hash);
 	hasher_final(&prefix, info->prefix_hash);
+	ERR_pop_to_mark();
 out:
 	if (!info->model[0] && r->path_model[0])
 		tt_record_set(info->model, sizeof(info->model), r->path_model,
