@@ -11,13 +11,14 @@ AGENT_MAP  := agent/libtokentap.map
 TT_SHIP_SRCS := agent/ship.c agent/spool.c agent/http.c agent/log.c agent/guard.c
 
 # -z defs: a symbol the decoder does not provide fails the link here, not
-# the host program at its first TLS call.
+# the host program at its first TLS call.  Linked aside and renamed: a
+# program starting meanwhile maps the old file or the new, never half one.
 $(AGENT_SO): $(AGENT_OBJS) $(DECODER_LIB) $(AGENT_MAP)
 	@mkdir -p $(dir $@)
-	$(call msg,LD,$@)$(CC) -shared -o $@ $(AGENT_OBJS) $(DECODER_LIB) \
+	$(call msg,LD,$@)$(CC) -shared -o $@.tmp $(AGENT_OBJS) $(DECODER_LIB) \
 		-Wl,--version-script=$(AGENT_MAP) -Wl,--exclude-libs,ALL \
 		-Wl,-z,defs -Wl,-z,relro -Wl,-z,now \
-		$(DECODER_LIBS) -lpthread -ldl
+		$(DECODER_LIBS) -lpthread -ldl && mv -f $@.tmp $@
 
 ALL_TARGETS += $(AGENT_SO)
 INSTALL_LIB += $(AGENT_SO)
