@@ -106,7 +106,11 @@ fuzz-long: $(FUZZ_TARGETS)
 	$(Q)fuzz/run.sh $(or $(FUZZ_SECONDS),3600) $(FUZZ_TARGETS)
 
 .PHONY: bench
-bench: deps build-all $(BENCHES)
+bench: bench-deps
+.PHONY: bench-deps
+bench-deps:
+	$(Q)scripts/deps.sh bench
+bench: build-all $(BENCHES)
 	$(Q)for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 .PHONY: install

@@ -12,6 +12,12 @@ packages=(
 	prometheus nodejs npm valgrind procps iproute2
 )
 
+# `deps.sh bench` adds what only the benchmarks use: a metering proxy
+# to compare the agent with.
+if [ "${1:-}" = bench ]; then
+	packages+=(mitmproxy)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
