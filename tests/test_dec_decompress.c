@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "support/split.h"
 #include <brotli/decode.h>
 #include <brotli/encode.h>
 #include <zlib.h>
@@ -56,67 +58,6 @@ static void out_free(struct out *o)
 	memset(o, 0, sizeof(*o));
 }
 
-static const uint32_t seeds[] = { 1, 7, 4242, 0xdeadbeef };
-#define N_SEEDS (sizeof(seeds) / sizeof(seeds[0]))
-/* mode 0: whole; 1..N_SEEDS: random splits; N_SEEDS + 1: byte by byte */
-#define N_MODES ((int)N_SEEDS + 2)
-
-struct splitter {
-	const unsigned char *p;
-	size_t len, off;
-	int mode;
-	uint32_t rng;
-};
-
-static uint32_t xorshift(uint32_t *s)
-{
-	uint32_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
-static void split_init(struct splitter *s, const void *p, size_t len, int mode)
-{
-	s->p = p;
-	s->len = len;
-	s->off = 0;
-	s->mode = mode;
-	s->rng = mode >= 1 && mode <= (int)N_SEEDS ? seeds[mode - 1] : 1;
-}
-
-/* The next piece; 0 when the input is used up.  Pieces may be empty. */
-static int split_next(struct splitter *s, const unsigned char **piece, size_t *n)
-{
-	size_t left = s->len - s->off, k;
-
-	if (left == 0)
-		return 0;
-	if (s->mode == 0) {
-		k = left;
-	} else if (s->mode == N_MODES - 1) {
-		k = 1;
-	} else {
-		uint32_t r = xorshift(&s->rng);
-		switch (r % 8) {
-		case 0:
-			k = 0;
-			break;
-		case 1: case 2: case 3:
-			k = 1 + (xorshift(&s->rng) % 16);
-			break;
-		default:
-			k = 1 + (xorshift(&s->rng) % (left / 3 + 1));
-		}
-		if (k > left)
-			k = left;
-	}
-	*piece = s->p + s->off;
-	*n = k;
-	s->off += k;
-	return 1;
-}
 
 static void on_out(void *user, const char *p, size_t n)
 {
@@ -133,8 +74,8 @@ struct result {
 static void decode(tt_coding coding, const void *in, size_t len, int mode,
 		   struct result *r)
 {
-	struct splitter s;
-	const unsigned char *p;
+	splitter s;
+	const char *p;
 	size_t n;
 	tt_decompress *d;
 
@@ -160,7 +101,7 @@ static void decode(tt_coding coding, const void *in, size_t len, int mode,
 static void expect_plain(tt_coding coding, const struct out *in,
 			 const struct out *want)
 {
-	for (int mode = 0; mode < N_MODES; mode++) {
+	for (int mode = 0; mode < SPLIT_MODES; mode++) {
 		struct result r;
 		decode(coding, in->s, in->len, mode, &r);
 		if (r.rc || r.end || r.out.len != want->len)
@@ -187,12 +128,12 @@ static void make_plain(struct out *o, size_t approx)
 	while (o->len < approx) {
 		int n = snprintf(line, sizeof(line),
 				 "data: {\"i\":%d,\"delta\":{\"text\":\"tok%u\"}}\n\n",
-				 i++, xorshift(&rng) % 1000);
+				 i++, split_rand(&rng) % 1000);
 		out_addn(o, line, (size_t)n);
 		if (i % 16 == 0) {
 			unsigned char rnd[300];
 			for (size_t k = 0; k < sizeof(rnd); k++)
-				rnd[k] = (unsigned char)xorshift(&rng);
+				rnd[k] = (unsigned char)split_rand(&rng);
 			out_addn(o, rnd, sizeof(rnd));
 		}
 	}
@@ -453,7 +394,7 @@ static void test_multi_member(void **state)
 		expect_plain(coding_of(k), &first, &a);
 
 		/* Cut inside the second: not a clean end. */
-		for (int mode = 0; mode < N_MODES; mode++) {
+		for (int mode = 0; mode < SPLIT_MODES; mode++) {
 			struct result r;
 			decode(coding_of(k), whole.s, ea.len + eb.len / 2, mode, &r);
 			assert_int_equal(r.end, TT_EDECODE);
@@ -485,7 +426,7 @@ static void test_truncated(void **state)
 		size_t cuts[] = { 1, enc.len / 2, enc.len - 1 };
 		for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
 			struct out ref = { 0 };
-			for (int mode = 0; mode < N_MODES; mode++) {
+			for (int mode = 0; mode < SPLIT_MODES; mode++) {
 				struct result r;
 				decode(coding_of(k), enc.s, cuts[c], mode, &r);
 				if (r.end != TT_EDECODE)
@@ -529,7 +470,7 @@ static void test_corrupt(void **state)
 				enc.s[pos[i]] ^= (unsigned char)flip;
 				if (!reference_ok(k, &enc)) {
 					tested++;
-					for (int mode = 0; mode < N_MODES; mode++) {
+					for (int mode = 0; mode < SPLIT_MODES; mode++) {
 						struct result r;
 						decode(coding_of(k), enc.s, enc.len, mode, &r);
 						if (r.end != TT_EDECODE)
@@ -556,7 +497,7 @@ static void test_corrupt(void **state)
 		if (k == ENC_ZLIB)
 			continue; /* "deflate" picks raw for these bytes */
 		assert_false(reference_ok(k, &j));
-		for (int mode = 0; mode < N_MODES; mode++) {
+		for (int mode = 0; mode < SPLIT_MODES; mode++) {
 			struct result r;
 			decode(coding_of(k), j.s, j.len, mode, &r);
 			assert_int_equal(r.end, TT_EDECODE);
@@ -567,7 +508,7 @@ static void test_corrupt(void **state)
 	struct out bad = { 0 };
 	out_addn(&bad, "\xff\xff\xff\xff", 4);
 	assert_false(reference_ok(ENC_RAW, &bad));
-	for (int mode = 0; mode < N_MODES; mode++) {
+	for (int mode = 0; mode < SPLIT_MODES; mode++) {
 		struct result r;
 		decode(TT_CODING_DEFLATE, bad.s, bad.len, mode, &r);
 		assert_int_equal(r.rc, TT_EDECODE);
@@ -595,15 +536,15 @@ static void check_flushed_stream(size_t ncuts, size_t approx)
 		struct out enc;
 		encode(k, &plain, cuts, ncuts, &enc, marks);
 		assert_int_equal(marks[ncuts - 1], enc.len);
-		for (int mode = 0; mode < N_MODES; mode++) {
+		for (int mode = 0; mode < SPLIT_MODES; mode++) {
 			struct out got = { 0 };
 			tt_decompress *d = tt_decompress_new(coding_of(k), on_out, &got);
 			size_t from = 0;
 			assert_non_null(d);
 			out_addn(&got, "", 0);
 			for (size_t i = 0; i < ncuts; i++) {
-				struct splitter s;
-				const unsigned char *p;
+				splitter s;
+				const char *p;
 				size_t n;
 				split_init(&s, enc.s + from, marks[i] - from, mode);
 				while (split_next(&s, &p, &n))

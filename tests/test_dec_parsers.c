@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "support/split.h"
 #include <cJSON.h>
 #include <zlib.h>
 
@@ -78,67 +80,6 @@ static void out_free(struct out *o)
 
 /* ---- feeding in every way --------------------------------------------- */
 
-static const uint32_t seeds[] = { 1, 7, 4242, 1234567, 0xdeadbeef };
-#define N_SEEDS (sizeof(seeds) / sizeof(seeds[0]))
-/* mode 0: whole; 1..N_SEEDS: random splits; N_SEEDS + 1: byte by byte */
-#define N_MODES ((int)N_SEEDS + 2)
-
-struct splitter {
-	const char *p;
-	size_t len, off;
-	int mode;
-	uint32_t rng;
-};
-
-static uint32_t xorshift(uint32_t *s)
-{
-	uint32_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
-static void split_init(struct splitter *s, const void *p, size_t len, int mode)
-{
-	s->p = p;
-	s->len = len;
-	s->off = 0;
-	s->mode = mode;
-	s->rng = mode >= 1 && mode <= (int)N_SEEDS ? seeds[mode - 1] : 1;
-}
-
-/* The next piece; 0 when the input is used up. Pieces may be empty. */
-static int split_next(struct splitter *s, const char **piece, size_t *n)
-{
-	size_t left = s->len - s->off, k;
-
-	if (left == 0)
-		return 0;
-	if (s->mode == 0) {
-		k = left;
-	} else if (s->mode == N_MODES - 1) {
-		k = 1;
-	} else {
-		uint32_t r = xorshift(&s->rng);
-		switch (r % 8) {
-		case 0:
-			k = 0;
-			break;
-		case 1: case 2: case 3: case 4:
-			k = 1 + (xorshift(&s->rng) % 8);
-			break;
-		default:
-			k = 1 + (xorshift(&s->rng) % (left / 3 + 1));
-		}
-		if (k > left)
-			k = left;
-	}
-	*piece = s->p + s->off;
-	*n = k;
-	s->off += k;
-	return 1;
-}
 
 typedef void (*run_fn)(const char *in, size_t len, int mode, void *cfg,
 		       struct out *o);
@@ -153,7 +94,7 @@ static struct out run_all(run_fn run, const char *in, size_t len, void *cfg)
 
 	run(in, len, 0, cfg, &ref);
 	out_addn(&ref, "", 0); /* never NULL, also when nothing came out */
-	for (int mode = 1; mode < N_MODES; mode++) {
+	for (int mode = 1; mode < SPLIT_MODES; mode++) {
 		struct out o = { 0 };
 		run(in, len, mode, cfg, &o);
 		out_addn(&o, "", 0);
@@ -251,7 +192,7 @@ static void run_lines(const char *in, size_t len, int mode, void *cfg,
 		      struct out *o)
 {
 	size_t max = cfg ? *(size_t *)cfg : 1024;
-	struct splitter s;
+	splitter s;
 	const char *p;
 	size_t n;
 	tt_lines l;
@@ -319,7 +260,7 @@ static void run_sse(const char *in, size_t len, int mode, void *cfg,
 		    struct out *o)
 {
 	size_t max = cfg ? *(size_t *)cfg : 4096;
-	struct splitter s;
+	splitter s;
 	const char *p;
 	size_t n;
 	tt_sse sse;
@@ -474,7 +415,7 @@ static void on_chunk(void *user, const char *p, size_t n)
 static void run_chunked(const char *in, size_t len, int mode, void *cfg,
 			struct out *o)
 {
-	struct splitter s;
+	splitter s;
 	const char *p;
 	size_t n, used = 0;
 	int err = 0, ended = 0;
@@ -643,7 +584,7 @@ static void run_jsonseq(const char *in, size_t len, int mode, void *cfg,
 			struct out *o)
 {
 	size_t max = cfg ? *(size_t *)cfg : 4096;
-	struct splitter s;
+	splitter s;
 	const char *p;
 	size_t n;
 	tt_jsonseq j;
@@ -831,7 +772,7 @@ static void run_es(const char *in, size_t len, int mode, void *cfg,
 		   struct out *o)
 {
 	size_t max = cfg ? *(size_t *)cfg : 1 << 20;
-	struct splitter s;
+	splitter s;
 	const char *p;
 	size_t n;
 	int rc = 0;
@@ -1103,10 +1044,10 @@ static void check_es_fixture(const char *stem)
 		return;
 	}
 
-	for (int mode = 0; mode < N_MODES; mode++) {
+	for (int mode = 0; mode < SPLIT_MODES; mode++) {
 		struct es_fixture_cap c = { cJSON_CreateArray() };
 		tt_eventstream e;
-		struct splitter s;
+		splitter s;
 		const char *p;
 		size_t n;
 

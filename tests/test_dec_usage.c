@@ -15,7 +15,6 @@
 
 #include <brotli/encode.h>
 #include <cmocka.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include "support/feed.h"
@@ -170,26 +169,6 @@ static const usage_case cases[] = {
 enum { ENC_IDENTITY, ENC_GZIP, ENC_DEFLATE, ENC_RAW_DEFLATE, ENC_BR, ENC_ZSTD, ENC_COUNT };
 static const char *const enc_name[] = { NULL, "gzip", "deflate", "deflate", "br", "zstd" };
 
-static void zlib_compress(tbuf *out, const char *p, size_t n, int window_bits)
-{
-	z_stream z;
-	unsigned char chunk[16384];
-	int rc;
-
-	memset(&z, 0, sizeof(z));
-	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, window_bits, 8,
-				      Z_DEFAULT_STRATEGY), Z_OK);
-	z.next_in = (Bytef *)p;
-	z.avail_in = (uInt)n;
-	do {
-		z.next_out = chunk;
-		z.avail_out = sizeof(chunk);
-		rc = deflate(&z, Z_FINISH);
-		tbuf_add(out, chunk, sizeof(chunk) - z.avail_out);
-	} while (rc == Z_OK);
-	deflateEnd(&z);
-}
-
 static void encode(tbuf *out, int enc, const char *p, size_t n)
 {
 	switch (enc) {
@@ -200,10 +179,10 @@ static void encode(tbuf *out, int enc, const char *p, size_t n)
 		tbuf_gzip(out, p, n);
 		break;
 	case ENC_DEFLATE:
-		zlib_compress(out, p, n, 15);
+		tbuf_deflate(out, p, n, 15);
 		break;
 	case ENC_RAW_DEFLATE:
-		zlib_compress(out, p, n, -15);
+		tbuf_deflate(out, p, n, -15);
 		break;
 	case ENC_BR: {
 		size_t cap = BrotliEncoderMaxCompressedSize(n) + 16;

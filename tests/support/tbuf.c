@@ -49,11 +49,16 @@ void tbuf_free(tbuf *b)
 
 void tbuf_gzip(tbuf *out, const void *data, size_t n)
 {
+	tbuf_deflate(out, data, n, 15 + 16);
+}
+
+void tbuf_deflate(tbuf *out, const void *data, size_t n, int window_bits)
+{
 	z_stream z;
 	unsigned char chunk[16384];
 
 	memset(&z, 0, sizeof(z));
-	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&z, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		abort();
 	z.next_in = (Bytef *)data;
 	z.avail_in = (uInt)n;

@@ -14,6 +14,9 @@ void tbuf_adds(tbuf *b, const char *s);
 void tbuf_addf(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tbuf_free(tbuf *b);
 
+/* zlib's deflate of data: window_bits 15 (zlib wrapper), -15 (raw) or
+ * 15 + 16 (gzip). */
+void tbuf_deflate(tbuf *out, const void *data, size_t n, int window_bits);
 /* gzip (RFC 1952) of data, as one member. */
 void tbuf_gzip(tbuf *out, const void *data, size_t n);
 
