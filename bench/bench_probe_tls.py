@@ -7,15 +7,28 @@
                                               SSL_read of SIZE bytes (echo)
   bench_probe_tls.py llm URL CA N             latency of N keep-alive LLM
                                               calls (http.client) to the mock
+  bench_probe_tls.py rate URL CA RATE SECS T  LLM calls paced at RATE per
+                                              second for SECS seconds over T
+                                              keep-alive connections
+
+cpu_s is the CPU time (user + system, all threads) this process used for
+the work: uprobe traps and their BPF programs run in the calling task, so
+they show up here.
 """
 
 import json
+import resource
 import socket
 import ssl
 import statistics
 import sys
 import threading
 import time
+
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def pair(cert, key):
@@ -53,6 +66,7 @@ def bulk(cert, key, mib):
             got += len(s.recv(65536))
 
     t = threading.Thread(target=sink)
+    c0 = cpu()
     t0 = time.perf_counter()
     t.start()
     sent = 0
@@ -61,7 +75,8 @@ def bulk(cert, key, mib):
         sent += len(chunk)
     t.join()
     dt = time.perf_counter() - t0
-    return {"mib": mib, "seconds": dt, "mb_per_s": total / dt / 1e6}
+    return {"mib": mib, "seconds": dt, "mb_per_s": total / dt / 1e6,
+            "cpu_s": cpu() - c0}
 
 
 def calls(cert, key, n, size):
@@ -76,6 +91,7 @@ def calls(cert, key, n, size):
             s.sendall(got)
 
     t = threading.Thread(target=echo)
+    c0 = cpu()
     t.start()
     t0 = time.perf_counter()
     for _ in range(n):
@@ -87,7 +103,8 @@ def calls(cert, key, n, size):
     t.join()
     # each round trip is 2 writes and at least 2 reads
     return {"n": n, "size": size, "us_per_roundtrip": dt / n * 1e6,
-            "us_per_ssl_call": dt / (4 * n) * 1e6}
+            "us_per_ssl_call": dt / (4 * n) * 1e6, "cpu_s": cpu() - c0,
+            "ssl_calls": 4 * n}
 
 
 def llm(url, ca, n):
@@ -111,6 +128,52 @@ def llm(url, ca, n):
             "ms_p95": lat[int(0.95 * (n - 1))]}
 
 
+def rate(url, ca, per_s, secs, nconn):
+    """Paced calls; each thread keeps its own schedule and connection."""
+    import http.client
+    from urllib.parse import urlparse
+    u = urlparse(url)
+    ctx = ssl.create_default_context(cafile=ca)
+    body = json.dumps({"model": "gpt-4o-mini", "max_tokens": 20, "messages": [
+        {"role": "user", "content": "rate benchmark call"}]})
+    done = [0] * nconn
+    errors = [0] * nconn
+
+    def run(k):
+        conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx)
+        step = nconn / per_s
+        t0 = time.perf_counter()
+        end = t0 + secs
+        i = 0
+        while True:
+            due = t0 + i * step
+            now = time.perf_counter()
+            if due >= end or now >= end:
+                break
+            if due > now:
+                time.sleep(due - now)
+            try:
+                conn.request("POST", "/v1/chat/completions", body,
+                             {"content-type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                done[k] += 1
+            except OSError:
+                errors[k] += 1
+            i += 1
+        conn.close()
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(nconn)]
+    t0 = time.perf_counter()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    dt = time.perf_counter() - t0
+    return {"calls": sum(done), "errors": sum(errors), "seconds": dt,
+            "per_s": sum(done) / dt}
+
+
 def main():
     mode = sys.argv[1]
     if mode == "bulk":
@@ -119,6 +182,9 @@ def main():
         r = calls(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif mode == "llm":
         r = llm(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif mode == "rate":
+        r = rate(sys.argv[2], sys.argv[3], float(sys.argv[4]),
+                 float(sys.argv[5]), int(sys.argv[6]))
     else:
         sys.exit("unknown mode")
     print(json.dumps(r))

@@ -64,6 +64,35 @@ $(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lssl -ldl
 
+# The benchmark's floor: do-nothing uprobes on the same symbols.
+PROBE_NULL_OBJ  := $(PROBE_BUILD)/nullprobe.bpf.o
+PROBE_NULL_SKEL := $(PROBE_BUILD)/nullprobe.skel.h
+PROBE_NULL_BIN  := $(BUILD)/bench/bench_probe_null
+
+$(PROBE_NULL_OBJ): probes/nullprobe.bpf.c $(PROBE_VMLINUX)
+	@mkdir -p $(dir $@)
+	$(call msg,BPF,$@)$(CLANG) -g -O2 -target bpf -mcpu=v3 \
+		-D__TARGET_ARCH_$(ARCH_BPF) -I$(PROBE_BUILD) -Wall -Werror -c $< -o $@
+
+$(PROBE_NULL_SKEL): $(PROBE_NULL_OBJ)
+	$(call msg,SKEL,$@)$(BPFTOOL) gen skeleton $< name nullprobe_bpf > $@
+
+$(BUILD)/obj/bench/bench_probe_null.o: ALL_CFLAGS += -I$(PROBE_BUILD) -Iprobes
+$(BUILD)/obj/bench/bench_probe_null.o: $(PROBE_NULL_SKEL)
+
+$(PROBE_NULL_BIN): $(BUILD)/obj/bench/bench_probe_null.o $(BUILD)/obj/probes/elfsym.o
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) -o $@ $^ $(PROBE_LIBS)
+
+# CPU per SSL call in one thread, no sockets (linked to the system libssl).
+PROBE_CALLS_BIN := $(BUILD)/bench/bench_probe_calls
+
+$(PROBE_CALLS_BIN): $(BUILD)/obj/bench/bench_probe_calls.o
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) -o $@ $^ -lssl -lcrypto
+
+ALL_TARGETS += $(PROBE_NULL_BIN) $(PROBE_CALLS_BIN)
+
 # End-to-end tests (root, real kernel) and the benchmark.
 E2E_TESTS += $(sort $(wildcard tests/e2e/test_probe_*.sh))
 BENCHES   += $(wildcard bench/bench_probe.sh)

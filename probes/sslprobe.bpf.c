@@ -20,6 +20,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader before load. */
 const volatile bool filter_tgids = false; /* only tgids in only_tgids */
+/*
+ * Wake the reader only once this many bytes wait in the ring; below that
+ * it drains on its own clock.  A wakeup is an irq_work, a self-IPI: on a
+ * virtual machine that is a VM exit costing more than the trap itself.
+ */
+const volatile __u64 wake_bytes = 1 << 20;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -148,7 +154,15 @@ struct emit_ctx {
 	__u32 tid;
 	__u32 dir;
 	__u32 cpu;
+	__u64 flags; /* for bpf_ringbuf_output: wake_flag() at the call */
 };
+
+/* BPF_RB_NO_WAKEUP unless the ring holds wake_bytes already. */
+static __always_inline __u64 wake_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
 
 static long emit_chunk(__u32 i, struct emit_ctx *c)
 {
@@ -185,7 +199,8 @@ static long emit_chunk(__u32 i, struct emit_ctx *c)
 		stat_add(SSLPROBE_ST_FAULTS, 1);
 		stat_add(SSLPROBE_ST_FAULT_BYTES, n);
 	} else if (bpf_ringbuf_output(&events, &s->ev,
-				      sizeof(struct sslprobe_hdr) + n, 0)) {
+				      sizeof(struct sslprobe_hdr) + n,
+				      c->flags)) {
 		stat_add(SSLPROBE_ST_DROPS, 1);
 		stat_add(SSLPROBE_ST_DROP_BYTES, n);
 	} else {
@@ -234,7 +249,7 @@ static __always_inline void describe_process(__u32 tgid, __u32 tid)
 		bpf_probe_read_kernel_str(e->exe[i], SSLPROBE_EXE_PART, name);
 		d = parent;
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flag());
 }
 
 static __always_inline int on_return(struct pt_regs *ctx, int ex)
@@ -297,6 +312,7 @@ static __always_inline int on_return(struct pt_regs *ctx, int ex)
 	c.tid = (__u32)id;
 	c.dir = e.dir;
 	c.cpu = bpf_get_smp_processor_id();
+	c.flags = wake_flag();
 	stat_add(SSLPROBE_ST_CALLS, 1);
 	describe_process(c.tgid, c.tid);
 
@@ -394,7 +410,7 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 	h->tgid = id >> 32;
 	h->tid = (__u32)id;
 	h->type = SSLPROBE_EV_FREE;
-	bpf_ringbuf_submit(h, 0);
+	bpf_ringbuf_submit(h, wake_flag());
 	stat_add(SSLPROBE_ST_FREES, 1);
 	return 0;
 }

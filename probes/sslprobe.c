@@ -39,6 +39,12 @@
 
 #define MAX_PIDS 1024
 #define MAX_EXES 64
+/*
+ * The BPF side does not wake us per event (see wake_bytes in
+ * sslprobe.bpf.c): we drain the ring every DRAIN_MS, or sooner once an
+ * eighth of it is full.  Records wait at most that long.
+ */
+#define DRAIN_MS 20
 
 /* Exit statuses a caller (or a test) can tell apart. */
 enum {
@@ -551,6 +557,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	p.skel->rodata->filter_tgids = p.o.npids > 0;
+	p.skel->rodata->wake_bytes = ((__u64)p.o.ringbuf_mb << 20) / 8;
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0 ||
 	    bpf_map__set_max_entries(p.skel->maps.scratch, (__u32)ncpu) ||
@@ -619,7 +626,9 @@ int main(int argc, char **argv)
 	if (p.o.stats_secs)
 		next_stats = t + p.o.stats_secs * 1000;
 	while (!stop) {
-		err = ring_buffer__poll(p.rb, 100);
+		err = ring_buffer__poll(p.rb, DRAIN_MS);
+		if (err >= 0)
+			err = ring_buffer__consume(p.rb);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "tokentap-probe: polling the ring buffer: "
 				"%s\n", strerror(-err));
