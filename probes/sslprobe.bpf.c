@@ -249,7 +249,11 @@ static __always_inline void describe_process(__u32 tgid, __u32 tid)
 		bpf_probe_read_kernel_str(e->exe[i], SSLPROBE_EXE_PART, name);
 		d = parent;
 	}
-	bpf_ringbuf_submit(e, wake_flag());
+	/*
+	 * Once per process, wake the reader now: it looks at /proc/PID
+	 * (is the agent in there?) while the process still exists.
+	 */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
 static __always_inline int on_return(struct pt_regs *ctx, int ex)

@@ -246,6 +246,9 @@ static void proc_event(struct probe *p, const struct sslprobe_proc *e)
 	memcpy(comm, e->comm, sizeof(e->comm));
 	comm[sizeof(e->comm)] = '\0';
 	tt_procs_hint(p->procs, e->hdr.tgid, comm, exe);
+	/* the agent covers it: stop its events at the source */
+	if (tt_procs_get(p->procs, e->hdr.tgid)->agent)
+		skip_tgid(p, e->hdr.tgid);
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
