@@ -6,11 +6,12 @@
 
 COL_SRCS := collector/buf.c collector/rec.c collector/batch.c collector/prices.c \
             collector/prices_data.c collector/config.c collector/store.c \
-            collector/usage.c collector/metrics.c collector/server.c
+            collector/usage.c collector/metrics.c collector/server.c \
+            collector/budget.c collector/detect.c collector/alert.c
 COL_CLI_SRCS := collector/tokentap.c collector/report.c collector/client.c
 COL_LIB      := $(BUILD)/libttcollector.a
 COL_SAN_LIB  := $(SAN)/libttcollector.a
-COL_LIBS     := -lcjson -lsqlite3 -lmicrohttpd -lpthread -lm
+COL_LIBS     := -lcjson -lsqlite3 -lmicrohttpd -lcurl -lpthread -lm
 TOKENTAPD    := $(BUILD)/tokentapd
 TOKENTAP     := $(BUILD)/tokentap
 
@@ -30,7 +31,7 @@ $(TOKENTAPD): $(BUILD)/obj/collector/tokentapd.o $(COL_LIB)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(COL_LIBS)
 
 $(TOKENTAP): $(COL_CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(COL_LIB)
-	$(call msg,LD,$@)$(CC) -o $@ $^ $(COL_LIBS) -lcurl
+	$(call msg,LD,$@)$(CC) -o $@ $^ $(COL_LIBS)
 
 ALL_TARGETS += $(TOKENTAPD) $(TOKENTAP)
 INSTALL_BIN += $(TOKENTAPD) $(TOKENTAP)

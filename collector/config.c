@@ -113,10 +113,37 @@ out:
 	return rc;
 }
 
+static const char *const policy_keys[] = {"budgets", "leases", "detectors", "alerts", NULL};
+
+int tt_config_policy(const char *text, size_t len, cJSON **out)
+{
+	cJSON *root, *pol;
+
+	*out = NULL;
+	root = cJSON_ParseWithLength(text, len);
+	if (!root || !cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return TT_EINVAL;
+	}
+	pol = cJSON_CreateObject();
+	if (!pol) {
+		cJSON_Delete(root);
+		return TT_ENOMEM;
+	}
+	for (const char *const *k = policy_keys; *k; k++) {
+		cJSON *it = cJSON_DetachItemFromObjectCaseSensitive(root, *k);
+
+		if (it)
+			cJSON_AddItemToObject(pol, *k, it);
+	}
+	cJSON_Delete(root);
+	*out = pol;
+	return 0;
+}
+
 int tt_config_apply(tt_prices *prices, const char *text, size_t len, const char *base_dir,
 		    char *err, size_t errlen)
 {
-	static const char *const later[] = {"budgets", "detectors", "alerts", NULL};
 	cJSON *root = NULL;
 	const cJSON *it, *replace = NULL, *file = NULL, *inline_prices = NULL;
 	int rc = 0;
@@ -154,14 +181,15 @@ int tt_config_apply(tt_prices *prices, const char *text, size_t len, const char 
 			} else if (strcmp(k, "prices") == 0) {
 				inline_prices = it;
 			} else {
-				int is_later = 0;
+				int is_policy = 0;
 
-				for (const char *const *l = later; *l; l++)
-					is_later |= strcmp(*l, k) == 0;
-				snprintf(err, errlen, "%.200s: %s", k,
-					 is_later ? "not supported by this version of tokentapd"
-						  : "unknown key (known: prices, prices_file, "
-						    "prices_replace)");
+				/* Checked by their modules (tt_config_policy). */
+				for (const char *const *l = policy_keys; *l; l++)
+					is_policy |= strcmp(*l, k) == 0;
+				if (is_policy)
+					continue;
+				snprintf(err, errlen, "%.200s: unknown key (known: prices, prices_file, "
+					 "prices_replace, budgets, leases, detectors, alerts)", k);
 				rc = TT_EINVAL;
 				goto out;
 			}

@@ -6,6 +6,7 @@
  *	  "prices_file": "litellm.json",  tokentap or LiteLLM format; relative
  *	                                  to the config file's folder
  *	  "prices": { ... }               tokentap or LiteLLM format, inline
+ *	  "budgets": [...], "leases": {...}, "detectors": {...}, "alerts": {...}
  *	}
  *
  * Every key is checked when the daemon starts; an error names the key and
@@ -33,6 +34,15 @@ int tt_config_apply(tt_prices *prices, const char *text, size_t len, const char 
 
 /* Read path (at most TT_CONFIG_MAX bytes) and tt_config_apply() it. */
 int tt_config_load(tt_prices *prices, const char *path, char *err, size_t errlen);
+
+/*
+ * The policy sections of a config text ("budgets", "leases", "detectors",
+ * "alerts"; see budget.h, detect.h, alert.h) as one cJSON object the
+ * caller frees with cJSON_Delete (sections absent from the text are
+ * absent from it).  tt_config_apply() leaves them to their modules.
+ * Returns 0, TT_EINVAL (not a JSON object) or TT_ENOMEM.
+ */
+int tt_config_policy(const char *text, size_t len, cJSON **out);
 
 /* Read a whole file into a NUL-terminated malloc'd buffer (caller frees). */
 int tt_config_read_file(const char *path, size_t max, char **out, size_t *len);

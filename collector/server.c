@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -41,7 +42,9 @@ struct tt_server {
 	struct tt_metrics_counters cnt;  /* updated with __atomic builtins */
 };
 
-enum route { R_NONE, R_RECORDS, R_USAGE, R_VERDICT, R_METRICS, R_HEALTHZ };
+enum route { R_NONE, R_RECORDS, R_USAGE, R_VERDICT, R_METRICS, R_HEALTHZ, R_LEASE, R_ALERTS };
+
+#define LEASE_BODY_MAX 65536
 
 struct req {
 	enum route route;
@@ -49,6 +52,7 @@ struct req {
 	size_t body_len;
 	int64_t start_us;
 	tt_batch batch;
+	tt_buf body;     /* R_LEASE */
 };
 
 static int64_t now_us(void)
@@ -277,12 +281,15 @@ static enum MHD_Result answer_usage(struct tt_server *srv, struct MHD_Connection
 	return send_json(conn, MHD_HTTP_OK, &out);
 }
 
-static enum MHD_Result answer_verdict(struct MHD_Connection *conn)
+static enum MHD_Result answer_verdict(struct tt_server *srv, struct MHD_Connection *conn)
 {
-	static const char *const keys[] = {"task", "tenant", "feature"};
+	static const char *const keys[TT_SC_N] = {"task", "tenant", "feature", "pod", "model"};
+	struct tt_budget_key k = {{0}};
+	char reason[512];
 	tt_buf out;
+	int deny = 0;
 
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < TT_SC_N; i++) {
 		const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, keys[i]);
 		char msg[64];
 
@@ -290,11 +297,161 @@ static enum MHD_Result answer_verdict(struct MHD_Connection *conn)
 			snprintf(msg, sizeof(msg), "%s: longer than 127 bytes", keys[i]);
 			return send_error(conn, MHD_HTTP_BAD_REQUEST, msg);
 		}
+		k.f[i] = v;
 	}
-	/* No budgets yet (issue #6): every task is allowed. */
-	tt_buf_init(&out, 256);
-	if (tt_buf_adds(&out, "{\"allow\":true,\"reason\":null}\n"))
+	if (srv->opts.budget)
+		deny = tt_budget_verdict(srv->opts.budget, &k, now_us(), reason, sizeof(reason));
+	tt_buf_init(&out, 4096);
+	if (tt_buf_printf(&out, "{\"allow\":%s,\"reason\":", deny ? "false" : "true") ||
+	    (deny ? (tt_buf_adds(&out, "\"") || tt_buf_json_str(&out, reason, strlen(reason)) ||
+		     tt_buf_adds(&out, "\"")) : tt_buf_adds(&out, "null")) ||
+	    tt_buf_adds(&out, "}\n")) {
+		tt_buf_free(&out);
 		return MHD_NO;
+	}
+	return send_json(conn, MHD_HTTP_OK, &out);
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) && strlen(v->valuestring) < 256 ? v->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 ? v->valuedouble
+										 : 0;
+}
+
+/* USD per token (the table keeps per-token prices), the dearest tier: a
+ * lease is a worst case.  < 0: unpriced. */
+static void token_prices(const tt_prices *p, const char *provider, const char *model,
+			 double *in, double *out)
+{
+	const struct tt_price *pr = model ? tt_prices_lookup(p, provider,
+						provider ? strlen(provider) : 0, model,
+						strlen(model)) : NULL;
+
+	*in = *out = -1;
+	if (!pr)
+		return;
+	*in = pr->base.input;
+	*out = pr->base.output;
+	if (pr->lc_threshold > 0) {
+		*in = fmax(*in, pr->lc.input);
+		*out = fmax(*out, pr->lc.output);
+	}
+}
+
+static int num_or_null(tt_buf *b, const char *name, double v, int integer)
+{
+	if (v < 0)
+		return tt_buf_printf(b, "\"%s\":null", name);
+	if (integer)
+		return tt_buf_printf(b, "\"%s\":%lld", name, (long long)v);
+	return tt_buf_printf(b, "\"%s\":%.17g", name, v);
+}
+
+static enum MHD_Result answer_lease(struct tt_server *srv, struct MHD_Connection *conn,
+				    struct req *r)
+{
+	struct tt_lease_req q = {0};
+	struct tt_lease_ans a;
+	const cJSON *need, *rel;
+	cJSON *root;
+	tt_buf out;
+	int rc;
+
+	if (r->too_large)
+		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "lease request over 64 KiB");
+	root = r->body.data ? cJSON_ParseWithLength(r->body.data, r->body.len) : NULL;
+	if (!cJSON_IsObject(root) || !jstr(root, "id") || strlen(jstr(root, "id")) > 90) {
+		cJSON_Delete(root);
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "expected a JSON object with \"id\" (at most 90 bytes), \"pid\", "
+				  "the key (task, tenant, feature, pod, model) and \"need\"");
+	}
+	q.id = jstr(root, "id");
+	q.pid = (int64_t)jnum(root, "pid");
+	q.key.f[TT_SC_TASK] = jstr(root, "task");
+	q.key.f[TT_SC_TENANT] = jstr(root, "tenant");
+	q.key.f[TT_SC_FEATURE] = jstr(root, "feature");
+	q.key.f[TT_SC_POD] = jstr(root, "pod");
+	q.key.f[TT_SC_MODEL] = jstr(root, "model");
+	need = cJSON_GetObjectItemCaseSensitive(root, "need");
+	rel = cJSON_GetObjectItemCaseSensitive(root, "release");
+	q.need_in = (int64_t)jnum(need, "input_tokens");
+	q.need_out = (int64_t)jnum(need, "output_tokens");
+	q.need_calls = (int64_t)jnum(need, "calls");
+	q.release_usd = jnum(rel, "usd");
+	q.release_tokens = (int64_t)jnum(rel, "tokens");
+	q.release_calls = (int64_t)jnum(rel, "calls");
+	token_prices(srv->opts.prices, jstr(root, "provider"), q.key.f[TT_SC_MODEL], &q.price_in,
+		     &q.price_out);
+	if (srv->opts.budget) {
+		tt_budget_lease(srv->opts.budget, &q, now_us(), &a);
+	} else {
+		memset(&a, 0, sizeof(a));
+		a.allow = 1;
+		a.usd = -1;
+		a.tokens = a.calls = -1;
+		a.ttl_ms = 30000;
+	}
+	tt_buf_init(&out, 8192);
+	rc = tt_buf_printf(&out, "{\"allow\":%s,\"reason\":", a.allow ? "true" : "false");
+	if (!rc)
+		rc = a.allow ? tt_buf_adds(&out, "null,\"rule\":null")
+			     : (tt_buf_adds(&out, "\"") || tt_buf_json_str(&out, a.reason, strlen(a.reason)) ||
+				tt_buf_adds(&out, "\",\"rule\":\"") ||
+				tt_buf_json_str(&out, a.rule, strlen(a.rule)) || tt_buf_adds(&out, "\""));
+	if (!rc) rc = tt_buf_adds(&out, ",\"grant\":{");
+	if (!rc) rc = num_or_null(&out, "usd", a.usd, 0);
+	if (!rc) rc = tt_buf_adds(&out, ",");
+	if (!rc) rc = num_or_null(&out, "tokens", (double)a.tokens, 1);
+	if (!rc) rc = tt_buf_adds(&out, ",");
+	if (!rc) rc = num_or_null(&out, "calls", (double)a.calls, 1);
+	if (!rc) rc = tt_buf_adds(&out, "},\"price\":{");
+	if (!rc) rc = num_or_null(&out, "input", q.price_in, 0);
+	if (!rc) rc = tt_buf_adds(&out, ",");
+	if (!rc) rc = num_or_null(&out, "output", q.price_out, 0);
+	if (!rc) rc = tt_buf_printf(&out, "},\"ttl_ms\":%lld,\"max_output_tokens\":%lld}\n",
+				     (long long)a.ttl_ms,
+				     (long long)(srv->opts.budget
+						 ? tt_budget_default_max_output(srv->opts.budget) : 4096));
+	cJSON_Delete(root);
+	if (rc) {
+		tt_buf_free(&out);
+		return MHD_NO;
+	}
+	return send_json(conn, MHD_HTTP_OK, &out);
+}
+
+static enum MHD_Result answer_alerts(struct tt_server *srv, struct MHD_Connection *conn)
+{
+	const char *lim = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	long n = 1000;
+	tt_buf out;
+
+	if (lim) {
+		char *end;
+
+		errno = 0;
+		n = strtol(lim, &end, 10);
+		if (errno || *end || n < 1 || n > 100000)
+			return send_error(conn, MHD_HTTP_BAD_REQUEST, "limit: expected 1 to 100000");
+	}
+	tt_buf_init(&out, 256u << 20);
+	if (!srv->opts.alerts) {
+		if (tt_buf_adds(&out, "{\"alerts\":[]}\n"))
+			return MHD_NO;
+	} else if (tt_alerts_list_json(srv->opts.alerts, (int)n, &out)) {
+		tt_buf_free(&out);
+		return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "alerts: out of memory");
+	}
 	return send_json(conn, MHD_HTTP_OK, &out);
 }
 
@@ -307,7 +464,9 @@ static enum MHD_Result answer_get(struct tt_server *srv, struct MHD_Connection *
 	case R_USAGE:
 		return answer_usage(srv, conn);
 	case R_VERDICT:
-		return answer_verdict(conn);
+		return answer_verdict(srv, conn);
+	case R_ALERTS:
+		return answer_alerts(srv, conn);
 	case R_METRICS:
 		tt_buf_init(&out, 256u << 20);
 		if (tt_metrics_render(srv->opts.metrics, srv->opts.store, &srv->cnt, &out)) {
@@ -339,6 +498,10 @@ static enum route route_of(const char *url)
 		return R_METRICS;
 	if (strcmp(url, "/healthz") == 0)
 		return R_HEALTHZ;
+	if (strcmp(url, "/v1/lease") == 0)
+		return R_LEASE;
+	if (strcmp(url, "/v1/alerts") == 0)
+		return R_ALERTS;
 	return R_NONE;
 }
 
@@ -361,16 +524,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		route = route_of(url);
 		if (route == R_NONE)
 			return send_error(conn, MHD_HTTP_NOT_FOUND,
-					  "not found; the API is POST /v1/records, GET /v1/usage, "
-					  "/v1/verdict, /metrics, /healthz");
-		if (route == R_RECORDS && !is_post)
+					  "not found; the API is POST /v1/records, POST /v1/lease, "
+					  "GET /v1/usage, /v1/verdict, /v1/alerts, /metrics, /healthz");
+		if ((route == R_RECORDS || route == R_LEASE) && !is_post)
 			return send_405(conn, "POST");
-		if (route != R_RECORDS && !is_get)
+		if (route != R_RECORDS && route != R_LEASE && !is_get)
 			return send_405(conn, "GET, HEAD");
 		if (l->tcp && srv->opts.token && route != R_HEALTHZ && !token_ok(srv, conn))
 			return send_error(conn, MHD_HTTP_UNAUTHORIZED,
 					  "missing or wrong bearer token");
-		if (route != R_RECORDS)
+		if (route != R_RECORDS && route != R_LEASE)
 			return answer_get(srv, conn, route);
 		{
 			const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -406,7 +569,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			return MHD_NO;
 		r->route = route;
 		r->start_us = mono_us();
-		tt_batch_init(&r->batch, srv->opts.body_max);
+		tt_batch_init(&r->batch, route == R_LEASE ? 0 : srv->opts.body_max);
+		tt_buf_init(&r->body, LEASE_BODY_MAX);
 		*con_cls = r;
 		return MHD_YES;
 	}
@@ -427,9 +591,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			return MHD_YES;
 		}
 		r->body_len += n;
+		if (r->route == R_LEASE) {
+			if (tt_buf_add(&r->body, upload_data, n))
+				r->too_large = 1;
+			return MHD_YES;
+		}
 		tt_batch_feed(&r->batch, upload_data, n);
 		return MHD_YES;
 	}
+	if (r->route == R_LEASE)
+		return answer_lease(srv, conn, r);
 	return answer_records(srv, conn, r);
 }
 
@@ -441,6 +612,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	tt_batch_free(&r->batch);
+	tt_buf_free(&r->body);
 	free(r);
 	*con_cls = NULL;
 }

@@ -3,7 +3,9 @@
  *
  *	POST /v1/records    JSON Lines or a JSON array of records
  *	GET  /v1/usage      roll-ups (usage.h)
- *	GET  /v1/verdict    {"allow": true, "reason": null} (budgets: issue #6)
+ *	GET  /v1/verdict    {"allow": bool, "reason": ...} (budget.h)
+ *	POST /v1/lease      an agent's slice of a budget (budget.h, README)
+ *	GET  /v1/alerts     alert history (alert.h)
  *	GET  /metrics       Prometheus text (metrics.h)
  *	GET  /healthz       {"status": "ok", "records": N}
  *
@@ -27,6 +29,8 @@
 
 #include <stddef.h>
 
+#include "alert.h"
+#include "budget.h"
 #include "metrics.h"
 #include "prices.h"
 #include "store.h"
@@ -43,6 +47,8 @@ struct tt_server_opts {
 	tt_store *store;         /* borrowed; outlives the server */
 	const tt_prices *prices; /* borrowed; outlives the server */
 	tt_metrics *metrics;     /* borrowed; outlives the server */
+	tt_budget *budget;       /* borrowed, or NULL: everything allowed */
+	tt_alerts *alerts;       /* borrowed, or NULL: no history */
 	int quiet;               /* do not print the listening lines */
 };
 

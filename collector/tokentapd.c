@@ -14,9 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "alert.h"
+#include "budget.h"
 #include "config.h"
+#include "detect.h"
 #include "server.h"
 #include "store.h"
 #include "tokentap/error.h"
@@ -32,7 +36,8 @@ static void usage(FILE *f)
 		"                       Default: unix:/run/tokentap/tokentapd.sock\n"
 		"  --db PATH            SQLite database. Default: /var/lib/tokentap/tokentap.db\n"
 		"                       as root, else $XDG_STATE_HOME/tokentap/tokentap.db\n"
-		"  --config PATH        JSON configuration: prices (see collector/README.md)\n"
+		"  --config PATH        JSON configuration: prices, budgets, leases, detectors,\n"
+		"                       alerts (see collector/README.md)\n"
 		"  --check-config       load the configuration, report errors, and exit\n"
 		"  --allow-remote       allow TCP listeners on non-loopback addresses\n"
 		"  --token-file PATH    require \"Authorization: Bearer <token>\" on TCP listeners\n"
@@ -42,8 +47,8 @@ static void usage(FILE *f)
 		"  --timeout SECONDS    idle connection timeout (default 10)\n"
 		"  --help               this text\n"
 		"\n"
-		"API: POST /v1/records, GET /v1/usage?by=..., GET /v1/verdict, GET /metrics,\n"
-		"GET /healthz.\n");
+		"API: POST /v1/records, POST /v1/lease, GET /v1/usage?by=..., GET /v1/verdict,\n"
+		"GET /v1/alerts, GET /metrics, GET /healthz.\n");
 }
 
 static int mkdirs(const char *path, mode_t mode)
@@ -84,6 +89,68 @@ static int default_db(char *out, size_t cap)
 		return -1;
 	snprintf(out, cap, "%s/tokentap.db", dir);
 	return 0;
+}
+
+struct hooks {
+	tt_metrics *metrics;
+	tt_budget *budget;
+	tt_detect *detect;
+};
+
+/* Every committed record: the metrics, then the budgets and detectors. */
+static void on_added(void *arg, const tt_rec *r, const tt_buf *arena)
+{
+	struct hooks *h = arg;
+
+	if (h->metrics)
+		tt_metrics_add(h->metrics, r, arena);
+	tt_budget_add_rec(h->budget, r, arena);
+	tt_detect_add_rec(h->detect, r, arena);
+}
+
+/* Budgets and detectors only: the metrics load their own sums. */
+static void on_replayed(void *arg, const tt_rec *r, const tt_buf *arena)
+{
+	struct hooks *h = arg;
+
+	tt_budget_add_rec(h->budget, r, arena);
+	tt_detect_add_rec(h->detect, r, arena);
+}
+
+/* The policy sections of the config: budgets, leases, detectors, alerts. */
+static int load_policy(const char *config, cJSON **pol, tt_budget *budget, tt_detect *detect,
+		       char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	*pol = NULL;
+	if (!config)
+		return 0;
+	if ((rc = tt_config_read_file(config, TT_CONFIG_MAX, &text, &len)))
+		return rc;
+	rc = tt_config_policy(text, len, pol);
+	free(text);
+	if (rc)
+		return rc;
+	rc = tt_budget_config(budget, cJSON_GetObjectItemCaseSensitive(*pol, "budgets"),
+			      cJSON_GetObjectItemCaseSensitive(*pol, "leases"), err, errlen);
+	if (!rc)
+		rc = tt_detect_config(detect, cJSON_GetObjectItemCaseSensitive(*pol, "detectors"),
+				      err, errlen);
+	if (!rc)
+		rc = tt_alerts_check_config(cJSON_GetObjectItemCaseSensitive(*pol, "alerts"), err,
+					    errlen);
+	return rc;
+}
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int read_token(const char *path, char **out)
@@ -138,6 +205,11 @@ int main(int argc, char **argv)
 	tt_store *store = NULL;
 	tt_metrics *metrics = NULL;
 	tt_server *srv = NULL;
+	tt_budget *budget = NULL;
+	tt_detect *detect = NULL;
+	tt_alerts *alerts = NULL;
+	cJSON *pol = NULL;
+	struct hooks hooks = {0};
 	sigset_t set;
 	int c, sig, check = 0, rc = 1;
 
@@ -208,8 +280,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tokentapd: %s%s\n", config ? "" : "", err);
 		goto out;
 	}
+	budget = tt_budget_new();
+	detect = tt_detect_new();
+	if (!budget || !detect)
+		goto oom;
+	if ((c = load_policy(config, &pol, budget, detect, err, sizeof(err)))) {
+		fprintf(stderr, "tokentapd: %s\n", err[0] ? err : "config: cannot read it");
+		goto out;
+	}
 	if (check) {
-		printf("tokentapd: configuration OK (%zu model prices)\n", tt_prices_count(prices));
+		printf("tokentapd: configuration OK (%zu model prices, %zu budgets)\n",
+		       tt_prices_count(prices), tt_budget_rule_count(budget));
 		rc = 0;
 		goto out;
 	}
@@ -245,8 +326,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tokentapd: --db: cannot read the records for /metrics\n");
 		goto out;
 	}
-	tt_store_on_added(store, tt_metrics_add, metrics);
+	if (tt_alerts_open(db, cJSON_GetObjectItemCaseSensitive(pol, "alerts"), 1, &alerts, err,
+			   sizeof(err))) {
+		fprintf(stderr, "tokentapd: %s\n", err);
+		goto out;
+	}
+	tt_budget_on_alert(budget, tt_alerts_raise, alerts);
+	tt_detect_on_alert(detect, tt_alerts_raise, alerts);
+	hooks.metrics = metrics;
+	hooks.budget = budget;
+	hooks.detect = detect;
+	/* Spend so far, from the records: windows and alerts carry on. */
+	if ((tt_budget_rule_count(budget) || tt_detect_enabled(detect)) &&
+	    tt_budget_replay(store, on_replayed, &hooks)) {
+		fprintf(stderr, "tokentapd: --db: cannot read the records for the budgets\n");
+		goto out;
+	}
+	tt_store_on_added(store, on_added, &hooks);
 	so.store = store;
+	so.budget = budget;
+	so.alerts = alerts;
 	so.prices = prices;
 	so.metrics = metrics;
 	if (tt_server_start(&so, &srv, err, sizeof(err))) {
@@ -256,12 +355,25 @@ int main(int argc, char **argv)
 	printf("tokentapd: ready (database %s, %lld records, %zu model prices)\n", db,
 	       (long long)tt_store_count(store), tt_prices_count(prices));
 	fflush(stdout);
-	sigwait(&set, &sig);
+	/* Windows end and leases expire with time, not only with records. */
+	for (;;) {
+		struct timespec one = {1, 0};
+
+		sig = sigtimedwait(&set, NULL, &one);
+		if (sig == SIGINT || sig == SIGTERM)
+			break;
+		tt_budget_tick(budget, wall_us());
+		tt_detect_tick(detect, wall_us());
+	}
 	fprintf(stderr, "tokentapd: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rc = 0;
 out:
 	tt_server_stop(srv);
 	tt_store_close(store);
+	tt_alerts_close(alerts);
+	tt_budget_free(budget);
+	tt_detect_free(detect);
+	cJSON_Delete(pol);
 	tt_metrics_free(metrics);
 	tt_prices_free(prices);
 	free(token);
