@@ -4,8 +4,10 @@
 # Each target NAME (the binary's file name) keeps its corpus in
 # BUILD/fuzz-corpus/NAME, next to the binary's folder, seeded from
 # fuzz/corpus/NAME and, when fuzz/seeds.sh knows the target, from the
-# synthetic transcripts it writes.  Crashes, leaks, timeouts and OOMs go to
-# BUILD/fuzz-artifacts/NAME/, the full log to BUILD/fuzz-logs/NAME.log.
+# synthetic transcripts it writes (fuzz/fixture_seeds.sh: from the recorded
+# provider bodies, for the focused decoder targets).  Crashes, leaks,
+# timeouts and OOMs go to BUILD/fuzz-artifacts/NAME/, the full log to
+# BUILD/fuzz-logs/NAME.log.
 # Prints one line per target; exits 1 if any target failed.
 set -u
 
@@ -56,6 +58,14 @@ for t in "$@"; do
 	fuzz_dec_conn)
 		if ! "$src/seeds.sh" "$corpus/synthetic"; then
 			echo "$name: FAILED, fuzz/seeds.sh could not write the seeds"
+			failed=1
+			continue
+		fi
+		;;
+	fuzz_dec_sse | fuzz_dec_ndjson | fuzz_dec_eventstream | \
+	fuzz_dec_decompress | fuzz_dec_usage)
+		if ! "$src/fixture_seeds.sh" "$name" "$corpus/synthetic" >/dev/null; then
+			echo "$name: FAILED, fuzz/fixture_seeds.sh could not write the seeds"
 			failed=1
 			continue
 		fi
