@@ -61,6 +61,7 @@ include decoder/decoder.mk
 -include agent/agent.mk
 -include collector/collector.mk
 -include probes/probes.mk
+-include tests/hardening.mk
 
 # The mock provider's own end-to-end check.
 E2E_TESTS += tests/e2e/test_mock_selfcheck.sh

@@ -1,0 +1,18 @@
+# tests/hardening.mk - issue #8: chaos and secret tests, their clients, and
+# `make test-asan` (the daemon and the agent under sanitizers).
+#
+#   make test-asan    the collector's end-to-end tests against a tokentapd
+#                     built with ASan+UBSan, and the agent's under a
+#                     sanitized libtokentap.so (ASan, LeakSanitizer at exit)
+#                     in the C clients; any sanitizer report fails it
+#
+# Chaos sizes: CHAOS_FULL=0 in the environment runs them smaller.
+
+CHAOS_CLIENTS := $(patsubst tests/e2e/chaos_clients/%.c,$(BUILD)/tests/chaos_clients/%,\
+		 $(wildcard tests/e2e/chaos_clients/*.c))
+ALL_TARGETS += $(CHAOS_CLIENTS)
+$(CHAOS_CLIENTS): $(BUILD)/tests/chaos_clients/%: tests/e2e/chaos_clients/%.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)$(CC) $(BASE_CFLAGS) -O2 -o $@ $< -lssl -lcrypto -lpthread
+
+E2E_TESTS += $(wildcard tests/e2e/test_chaos_*.sh) $(wildcard tests/e2e/test_secrets_*.sh)
