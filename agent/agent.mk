@@ -24,8 +24,8 @@ ALL_TARGETS += $(AGENT_SO)
 INSTALL_LIB += $(AGENT_SO)
 
 # Unit tests: every agent module but the hooks and the process-wide glue
-# (its constructor would run inside the test program).
-AGENT_UNIT_SRCS := $(filter-out agent/hooks.c agent/agent.c,$(AGENT_SRCS))
+# (their constructors and exported hooks would act inside the test program).
+AGENT_UNIT_SRCS := $(filter-out agent/hooks.c agent/agent.c agent/exec.c,$(AGENT_SRCS))
 AGENT_UNIT_OBJS := $(AGENT_UNIT_SRCS:%.c=$(SAN)/obj/%.o)
 AGENT_TESTS := $(patsubst tests/%.c,$(SAN)/tests/%,$(wildcard tests/test_agent_*.c))
 UNIT_TESTS += $(AGENT_TESTS)

@@ -12,7 +12,7 @@ PY=/usr/bin/python3
 ECHO=$AGENT_E2E_DIR/clients/tls_echo.py
 
 # Exactly the hooked symbols, nothing else.
-want="SSL_clear SSL_free SSL_peek SSL_peek_ex SSL_read SSL_read_ex SSL_shutdown SSL_write SSL_write_ex"
+want="SSL_clear SSL_free SSL_peek SSL_peek_ex SSL_read SSL_read_ex SSL_shutdown SSL_write SSL_write_ex execv execve execvp execvpe posix_spawn posix_spawnp"
 got=$(nm -D --defined-only "$AGENT_SO" | awk '{print $3}' | sort | tr '\n' ' ')
 [ "$got" = "$want " ] || fail "exports: '$got', want '$want'"
 
