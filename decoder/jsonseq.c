@@ -112,12 +112,23 @@ void tt_jsonseq_feed(tt_jsonseq *j, const char *p, size_t n)
 		}
 
 		if (j->in_string) {
-			if (j->escape)
+			if (j->escape) {
 				j->escape = 0;
-			else if (c == '\\')
+				continue;
+			}
+			/* Long strings (generated text) are most of a body: jump
+			 * to the next quote or backslash instead of walking. */
+			const char *q = memchr(p, '"', (size_t)(end - p));
+			const char *b = memchr(p, '\\', (size_t)((q ? q : end) - p));
+			if (b) {
+				p = b;
 				j->escape = 1;
-			else if (c == '"')
+			} else if (q) {
+				p = q;
 				j->in_string = 0;
+			} else {
+				p = end - 1;
+			}
 			continue;
 		}
 		if (c == '"') {
