@@ -14,7 +14,9 @@
 
 #include "agent.h"
 #include "conn.h"
+#include "enforce.h"
 #include "guard.h"
+#include "lease.h"
 #include "log.h"
 #include "proc.h"
 #include "ship.h"
@@ -92,13 +94,50 @@ static tt_shipper *get_shipper(void)
 	return s;
 }
 
-/* The decoder completed an exchange: add who and where, then ship it. */
+static void load_proc(void)
+{
+	pthread_mutex_lock(&init_mu);
+	if (!proc_loaded) {
+		tt_proc_load(&proc);
+		proc_loaded = 1;
+	}
+	pthread_mutex_unlock(&init_mu);
+}
+
+static void ship_record(tt_record *rec);
+
+/* The decoder completed an exchange: settle its budget reservation, add
+ * who and where, then ship it. */
 static void on_record(const tt_record *rec_in, void *user)
 {
 	tt_record rec = *rec_in;
+	tt_conn *c = user;
+
+	if (c && c->enf)
+		tt_enforce_settle(c->enf, rec_in);
+	ship_record(&rec);
+}
+
+/* enforce.c: the attribution a lease key starts from. */
+static void enforce_key(tt_lease_key *k)
+{
+	load_proc();
+	tt_record_set(k->task, sizeof(k->task), conf.task, (size_t)-1);
+	tt_record_set(k->tenant, sizeof(k->tenant), conf.tenant, (size_t)-1);
+	tt_record_set(k->feature, sizeof(k->feature), conf.feature, (size_t)-1);
+	tt_record_set(k->pod, sizeof(k->pod), proc.cg.pod_uid, (size_t)-1);
+}
+
+static void enforce_sent(void *ssl, const void *buf, size_t len)
+{
+	tt_agent_observe(ssl, TT_DIR_SENT, buf, len);
+}
+
+static void ship_record(tt_record *rec_p)
+{
+	tt_record rec = *rec_p;
 	tt_shipper *s;
 
-	(void)user;
 	pthread_mutex_lock(&init_mu);
 	if (!proc_loaded) {
 		tt_proc_load(&proc);
@@ -190,6 +229,49 @@ out:
 	errno = saved;
 }
 
+/* The connection's state for enforcement, made on its first write. */
+static tt_conn *enforce_conn(void *ssl, int create)
+{
+	int idx;
+	tt_conn *c;
+
+	if (disabled || (idx = tt_conn_slot_init()) < 0)
+		return NULL;
+	c = tt_conn_get(ssl, idx);
+	if (c == TT_CONN_PASS || (c && c->pid != my_pid))
+		return NULL;
+	if (!c && create) {
+		c = tt_conn_new(my_pid, on_record, NULL);
+		if (!c)
+			return NULL;
+		tt_conn_set(ssl, idx, c);
+	}
+	if (c && !c->enf && create)
+		c->enf = tt_enforce_new();
+	return c && c->enf ? c : NULL;
+}
+
+int tt_agent_enforce_write(void *ssl, const void *buf, size_t len, long *ret)
+{
+	int saved = errno, handled = 0;
+	tt_conn *c;
+
+	tt_guard_enter();
+	c = enforce_conn(ssl, 1);
+	if (c)
+		handled = tt_enforce_write(c->enf, ssl, buf, len, ret);
+	tt_guard_leave();
+	errno = saved;
+	return handled;
+}
+
+int tt_agent_enforce_read(void *ssl, void *buf, size_t cap, size_t *got, int peek)
+{
+	tt_conn *c = enforce_conn(ssl, 0);
+
+	return c ? tt_enforce_read(c->enf, buf, cap, got, peek) : 0;
+}
+
 void tt_agent_conn_over(void *ssl, int forget)
 {
 	int idx;
@@ -240,6 +322,8 @@ static void atfork_child(void)
 	 * tid, and the child's thread has another one. */
 	pthread_mutex_init(&init_mu, NULL);
 	pthread_rwlock_init(&ship_lock, NULL);
+	if (tt_enforce_on)
+		tt_lease_atfork_child();
 }
 
 __attribute__((constructor)) static void agent_init(void)
@@ -257,9 +341,32 @@ __attribute__((constructor)) static void agent_init(void)
 	env_copy("TOKENTAP_TENANT", conf.tenant, sizeof(conf.tenant), NULL);
 	env_copy("TOKENTAP_FEATURE", conf.feature, sizeof(conf.feature), NULL);
 	mode = getenv("TOKENTAP_MODE");
-	if (mode && strcmp(mode, "enforce") == 0)
-		tt_log(TT_LOG_WARN, "TOKENTAP_MODE=enforce is not implemented by "
-				    "this agent: monitoring only");
+	if (mode && strcmp(mode, "enforce") == 0) {
+		const char *fail = getenv("TOKENTAP_FAIL");
+		const char *tmo = getenv("TOKENTAP_LEASE_TIMEOUT_MS");
+		long ms = 1000;
+
+		if (tmo) {
+			char *end;
+
+			errno = 0;
+			ms = strtol(tmo, &end, 10);
+			if (errno || *end || ms < 10 || ms > 60000) {
+				tt_log(TT_LOG_WARN, "TOKENTAP_LEASE_TIMEOUT_MS: expected 10 to 60000; "
+						    "using 1000");
+				ms = 1000;
+			}
+		}
+		if (fail && strcmp(fail, "open") != 0 && strcmp(fail, "closed") != 0)
+			tt_log(TT_LOG_WARN, "TOKENTAP_FAIL: expected open or closed; using open");
+		tt_lease_setup(conf.have_collector ? conf.collector
+						   : "unix:/run/tokentap/tokentapd.sock",
+			       fail && strcmp(fail, "closed") == 0, (int)ms);
+		tt_enforce_setup(enforce_key, ship_record, enforce_sent);
+		tt_enforce_on = 1;
+	} else if (mode && strcmp(mode, "monitor") != 0 && mode[0]) {
+		tt_log(TT_LOG_WARN, "TOKENTAP_MODE: expected monitor or enforce; monitoring");
+	}
 	tt_conn_set_free_hook(conn_freed);
 	if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0)
 		tt_log(TT_LOG_WARN, "pthread_atfork failed; a fork child "
@@ -279,6 +386,8 @@ static void agent_exit(void)
 	tt_shipper *s;
 
 	tt_guard_enter();
+	if (tt_enforce_on)
+		tt_lease_release_all();
 	pthread_rwlock_wrlock(&ship_lock);
 	s = shipper;
 	shipper = NULL;

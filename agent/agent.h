@@ -19,4 +19,12 @@ void tt_agent_observe(void *ssl, tt_dir dir, const void *buf, size_t len);
 /* SSL_shutdown / SSL_clear: the connection on ssl is over. */
 void tt_agent_conn_over(void *ssl, int forget);
 
+/*
+ * Enforce mode (enforce.h), called by the hooks before the real function:
+ * 1 when handled, with what SSL_write must return in *ret, or the bytes
+ * of the synthetic response copied into buf (*got; 0 is EOF).
+ */
+int tt_agent_enforce_write(void *ssl, const void *buf, size_t len, long *ret);
+int tt_agent_enforce_read(void *ssl, void *buf, size_t cap, size_t *got, int peek);
+
 #endif

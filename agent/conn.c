@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "conn.h"
+#include "enforce.h"
 #include "resolve.h"
 
 char tt_conn_pass_marker;
@@ -18,7 +19,7 @@ tt_conn *tt_conn_new(pid_t pid, tt_record_fn on_record, void *user)
 		return NULL;
 	tt_decoder_config_init(&cfg);
 	cfg.on_record = on_record;
-	cfg.user = user;
+	cfg.user = user ? user : c;
 	c->dec = tt_decoder_new(&cfg);
 	if (!c->dec) {
 		free(c);
@@ -35,6 +36,7 @@ void tt_conn_end(tt_conn *c, int deliver, int64_t now_us)
 	if (deliver)
 		tt_decoder_close(c->dec, now_us);
 	tt_decoder_free(c->dec);
+	tt_enforce_free(c->enf);
 	free(c);
 }
 

@@ -14,15 +14,19 @@
 
 #include "tokentap/decoder.h"
 
+struct tt_enforce;
+
 typedef struct tt_conn {
 	tt_decoder *dec;
 	pid_t pid; /* the process that made it: a fork child drops it */
+	struct tt_enforce *enf; /* enforce mode only (enforce.h); freed with c */
 } tt_conn;
 
 extern char tt_conn_pass_marker;
 #define TT_CONN_PASS ((void *)&tt_conn_pass_marker)
 
-/* New state with a fresh decoder delivering to on_record; NULL on ENOMEM. */
+/* New state with a fresh decoder delivering to on_record (with user, or
+ * the tt_conn itself when user is NULL); NULL on ENOMEM. */
 tt_conn *tt_conn_new(pid_t pid, tt_record_fn on_record, void *user);
 
 /*

@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "agent.h"
+#include "enforce.h"
 #include "guard.h"
 #include "log.h"
 #include "resolve.h"
@@ -39,6 +40,12 @@ TT_EXPORT int SSL_read(SSL *ssl, void *buf, int num)
 		missing("SSL_read");
 		return -1;
 	}
+	if (tt_enforce_on && num > 0 && !tt_guard_active()) {
+		size_t got;
+
+		if (tt_agent_enforce_read(ssl, buf, (size_t)num, &got, 0))
+			return (int)got;  /* a blocked call's answer, then EOF */
+	}
 	r = real(ssl, buf, num);
 	if (r > 0 && !tt_guard_active())
 		tt_agent_observe(ssl, TT_DIR_RECV, buf, (size_t)r);
@@ -54,6 +61,15 @@ TT_EXPORT int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
 		missing("SSL_read_ex");
 		return 0;
 	}
+	if (tt_enforce_on && num > 0 && !tt_guard_active()) {
+		size_t got;
+
+		if (tt_agent_enforce_read(ssl, buf, num, &got, 0)) {
+			if (readbytes)
+				*readbytes = got;
+			return got > 0;
+		}
+	}
 	r = real(ssl, buf, num, readbytes);
 	if (r == 1 && readbytes && *readbytes > 0 && !tt_guard_active())
 		tt_agent_observe(ssl, TT_DIR_RECV, buf, *readbytes);
@@ -68,6 +84,12 @@ TT_EXPORT int SSL_write(SSL *ssl, const void *buf, int num)
 	if (!real) {
 		missing("SSL_write");
 		return -1;
+	}
+	if (tt_enforce_on && num > 0 && !tt_guard_active()) {
+		long er;
+
+		if (tt_agent_enforce_write(ssl, buf, (size_t)num, &er))
+			return (int)er;  /* held, sent with what was held, or blocked */
 	}
 	r = real(ssl, buf, num);
 	if (r > 0 && !tt_guard_active())
@@ -85,6 +107,15 @@ TT_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num,
 		missing("SSL_write_ex");
 		return 0;
 	}
+	if (tt_enforce_on && num > 0 && !tt_guard_active()) {
+		long er;
+
+		if (tt_agent_enforce_write(ssl, buf, num, &er)) {
+			if (er > 0 && written)
+				*written = (size_t)er;
+			return er > 0;
+		}
+	}
 	r = real(ssl, buf, num, written);
 	if (r == 1 && written && *written > 0 && !tt_guard_active())
 		tt_agent_observe(ssl, TT_DIR_SENT, buf, *written);
@@ -99,6 +130,12 @@ TT_EXPORT int SSL_peek(SSL *ssl, void *buf, int num)
 		missing("SSL_peek");
 		return -1;
 	}
+	if (tt_enforce_on && num > 0 && !tt_guard_active()) {
+		size_t got;
+
+		if (tt_agent_enforce_read(ssl, buf, (size_t)num, &got, 1))
+			return (int)got;
+	}
 	return real(ssl, buf, num); /* decoded when read */
 }
 
@@ -109,6 +146,15 @@ TT_EXPORT int SSL_peek_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
 	if (!real) {
 		missing("SSL_peek_ex");
 		return 0;
+	}
+	if (tt_enforce_on && num > 0 && !tt_guard_active()) {
+		size_t got;
+
+		if (tt_agent_enforce_read(ssl, buf, num, &got, 1)) {
+			if (readbytes)
+				*readbytes = got;
+			return got > 0;
+		}
 	}
 	return real(ssl, buf, num, readbytes); /* decoded when read */
 }

@@ -23,6 +23,8 @@
 	X(SSL_clear)                  \
 	X(SSL_get_ex_data)            \
 	X(SSL_set_ex_data)            \
+	X(SSL_get_error)              \
+	X(SSL_get_fd)                 \
 	X(CRYPTO_get_ex_new_index)
 
 enum tt_real_fn {

@@ -912,6 +912,11 @@ void tt_budget_lease(tt_budget *b, const struct tt_lease_req *q, int64_t now,
 	l->g_calls = l->g_calls - q->release_calls > l->c_calls ? l->g_calls - q->release_calls
 								 : l->c_calls;
 	l->expires_us = now + b->ttl_us;
+	if (q->need_calls <= 0 && need_tok <= 0) {
+		/* A release (or a keep-alive): nothing more is granted. */
+		ans->usd = ans->tokens = ans->calls = 0;
+		goto out;
+	}
 	lease_key(l, &k);
 	for (size_t i = 0; i < b->nrules; i++) {
 		const struct rule *r = &b->rules[i];

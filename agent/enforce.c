@@ -1,0 +1,608 @@
+/* enforce.c - hold, check and block LLM requests in SSL_write; see enforce.h. */
+#include "enforce.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "request.h"
+#include "resolve.h"
+#include "route.h"
+
+#define HEAD_MAX (64u << 10)
+#define BODY_MAX (8u << 20)
+#define PENDING 8
+#define FLUSH_WAIT_MS 30000
+/* OpenSSL's values, without its headers (stable since 0.9.x). */
+#define SSL_ERROR_WANT_READ 2
+#define SSL_ERROR_WANT_WRITE 3
+
+int tt_enforce_on;
+
+enum state { S_HEAD, S_BODY_PASS, S_OFF, S_DENIED };
+
+struct tt_enforce {
+	enum state st;
+	char *hold;
+	size_t hold_len, hold_cap;
+	size_t pass_left;            /* S_BODY_PASS: body bytes of a request not ours */
+	char *synth;                 /* S_DENIED */
+	size_t synth_len, synth_off;
+	int spare_fd;                /* the socketpair end that keeps ours readable */
+	tt_reservation res[PENDING]; /* FIFO: requests sent, records not yet in */
+	int nres;
+};
+
+static tt_enforce_key_fn key_fn;
+static tt_enforce_ship_fn ship_fn;
+static tt_enforce_sent_fn sent_fn;
+static int warn_h2, warn_chunked, warn_big, warn_nofd, warn_pipe, warn_block, warn_flush;
+
+void tt_enforce_setup(tt_enforce_key_fn key, tt_enforce_ship_fn ship, tt_enforce_sent_fn sent)
+{
+	key_fn = key;
+	ship_fn = ship;
+	sent_fn = sent;
+}
+
+tt_enforce *tt_enforce_new(void)
+{
+	tt_enforce *e = calloc(1, sizeof(*e));
+
+	if (e)
+		e->spare_fd = -1;
+	return e;
+}
+
+void tt_enforce_free(tt_enforce *e)
+{
+	if (!e)
+		return;
+	/* Exchanges that never produced a record keep their worst case. */
+	for (int i = 0; i < e->nres; i++)
+		tt_lease_settle(&e->res[i], -1, -1);
+	if (e->spare_fd >= 0)
+		close(e->spare_fd);
+	free(e->hold);
+	free(e->synth);
+	free(e);
+}
+
+long long tt_enforce_input_estimate(size_t body_len)
+{
+	/* English text averages about 4 bytes a token; JSON keys and quoting
+	 * add bytes, not tokens.  Half of that is a ceiling for ordinary text
+	 * (README: the bound assumes it). */
+	return (long long)(body_len / 2) + 16;
+}
+
+static size_t json_esc(char *dst, size_t cap, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s && n + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			dst[n++] = '\\';
+			dst[n++] = (char)c;
+		} else if (c < 0x20) {
+			n += (size_t)snprintf(dst + n, cap - n, "\\u%04x", c);
+		} else {
+			dst[n++] = (char)c;
+		}
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+int tt_enforce_response(const char *provider, const char *rule, const char *task,
+			const char *reason, char *out, size_t cap)
+{
+	char msg[1024], esc[2048], body[2600];
+	int bl, n;
+
+	snprintf(msg, sizeof(msg), "tokentap: call blocked by budget rule \"%s\" for task \"%s\": %s",
+		 rule && rule[0] ? rule : "unknown", task && task[0] ? task : "(none)",
+		 reason && reason[0] ? reason : "budget exhausted");
+	json_esc(esc, sizeof(esc), msg);
+	/* The shapes the official SDKs parse; 403 is not retried by them
+	 * (openai-python and anthropic-sdk retry 408, 409, 429 and >= 500). */
+	if (provider && strcmp(provider, "anthropic") == 0)
+		bl = snprintf(body, sizeof(body),
+			      "{\"type\":\"error\",\"error\":{\"type\":\"tokentap_budget_exceeded\","
+			      "\"message\":\"%s\"}}", esc);
+	else if (provider && strcmp(provider, "gemini") == 0)
+		bl = snprintf(body, sizeof(body),
+			      "{\"error\":{\"code\":403,\"message\":\"%s\",\"status\":"
+			      "\"PERMISSION_DENIED\"}}", esc);
+	else
+		bl = snprintf(body, sizeof(body),
+			      "{\"error\":{\"message\":\"%s\",\"type\":\"tokentap_budget_exceeded\","
+			      "\"param\":null,\"code\":\"tokentap_budget_exceeded\"}}", esc);
+	if (bl < 0 || (size_t)bl >= sizeof(body))
+		return -1;
+	n = snprintf(out, cap,
+		     "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %d\r\nConnection: close\r\nX-Tokentap-Blocked: 1\r\n\r\n%s",
+		     bl, body);
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+/* ---- the request head ---------------------------------------------------- */
+
+struct head {
+	size_t len;                  /* bytes up to and including the blank line */
+	char method[16];
+	const char *target;
+	size_t target_len;
+	char host[256];
+	long long content_length;    /* -1: none */
+	int chunked;
+	char task[128], tenant[128], feature[128];
+};
+
+static void hdr_copy(char *dst, size_t cap, const char *v, size_t vl)
+{
+	while (vl && (*v == ' ' || *v == '\t')) {
+		v++;
+		vl--;
+	}
+	while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		vl--;
+	tt_record_set(dst, cap, v, vl);
+}
+
+/* 1 parsed, 0 need more, -1 not an HTTP/1.x request head. */
+static int parse_head(const char *p, size_t n, struct head *h)
+{
+	const char *end = NULL, *line, *sp1, *sp2, *eol;
+	size_t ml;
+
+	memset(h, 0, sizeof(*h));
+	h->content_length = -1;
+	for (size_t i = 0; i + 3 < n; i++)
+		if (p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n') {
+			end = p + i + 4;
+			break;
+		}
+	if (!end)
+		return n > HEAD_MAX ? -1 : 0;
+	h->len = (size_t)(end - p);
+	eol = memchr(p, '\r', h->len);
+	sp1 = memchr(p, ' ', (size_t)(eol - p));
+	if (!sp1 || (ml = (size_t)(sp1 - p)) == 0 || ml >= sizeof(h->method))
+		return -1;
+	sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
+	if (!sp2 || eol - sp2 < 9 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return -1;
+	memcpy(h->method, p, ml);
+	h->target = sp1 + 1;
+	h->target_len = (size_t)(sp2 - sp1 - 1);
+	for (line = eol + 2; line < end - 2; line = eol + 2) {
+		const char *colon, *v;
+		size_t nl, vl;
+
+		eol = memchr(line, '\r', (size_t)(end - line));
+		if (!eol)
+			break;
+		colon = memchr(line, ':', (size_t)(eol - line));
+		if (!colon)
+			continue;
+		nl = (size_t)(colon - line);
+		v = colon + 1;
+		vl = (size_t)(eol - v);
+#define IS(name) (nl == sizeof(name) - 1 && strncasecmp(line, name, nl) == 0)
+		if (IS("host")) {
+			hdr_copy(h->host, sizeof(h->host), v, vl);
+		} else if (IS("content-length")) {
+			char num[24];
+			char *e;
+
+			hdr_copy(num, sizeof(num), v, vl);
+			errno = 0;
+			h->content_length = strtoll(num, &e, 10);
+			if (errno || *e || h->content_length < 0)
+				return -1;
+		} else if (IS("transfer-encoding")) {
+			h->chunked = 1;
+		} else if (IS("x-tokentap-task")) {
+			hdr_copy(h->task, sizeof(h->task), v, vl);
+		} else if (IS("x-tokentap-tenant")) {
+			hdr_copy(h->tenant, sizeof(h->tenant), v, vl);
+		} else if (IS("x-tokentap-feature")) {
+			hdr_copy(h->feature, sizeof(h->feature), v, vl);
+		}
+#undef IS
+	}
+	return 1;
+}
+
+/* ---- writing what was held ------------------------------------------------ */
+
+static long flush(void *ssl, const char *p, size_t n)
+{
+	int (*wr)(void *, const void *, int) = tt_real(TT_REAL_SSL_write);
+	int (*get_error)(const void *, int) = tt_real(TT_REAL_SSL_get_error);
+	int (*get_fd)(const void *) = tt_real(TT_REAL_SSL_get_fd);
+	size_t done = 0;
+
+	if (!wr)
+		return -1;
+	while (done < n) {
+		size_t chunk = n - done > (1u << 30) ? (1u << 30) : n - done;
+		int r = wr(ssl, p + done, (int)chunk);
+
+		if (r > 0) {
+			done += (size_t)r;
+			continue;
+		}
+		/* A non-blocking socket: wait for it as the client would have. */
+		int err = get_error ? get_error(ssl, r) : 0;
+		int fd = get_fd ? get_fd(ssl) : -1;
+
+		if ((err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) && fd >= 0) {
+			struct pollfd pf = {.fd = fd,
+					    .events = err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN};
+
+			if (poll(&pf, 1, FLUSH_WAIT_MS) > 0)
+				continue;
+		}
+		tt_log_once(&warn_flush, TT_LOG_WARN, "enforce: sending a held request failed "
+			    "(SSL error %d); the call fails", err);
+		return r;
+	}
+	if (sent_fn)
+		sent_fn(ssl, p, n);
+	return (long)n;
+}
+
+/* ---- the decision ----------------------------------------------------------- */
+
+
+/*
+ * Put the synthetic response in place of the connection.  Returns 0, or
+ * -1 when the SSL has no socket we can swap (memory BIO).
+ */
+static int divert(tt_enforce *e, void *ssl, const char *resp, size_t len)
+{
+	int (*get_fd)(const void *) = tt_real(TT_REAL_SSL_get_fd);
+	int fd = get_fd ? get_fd(ssl) : -1, sp[2], fl;
+
+	if (fd < 0)
+		return -1;
+	e->synth = malloc(len);
+	if (!e->synth)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp)) {
+		free(e->synth);
+		e->synth = NULL;
+		return -1;
+	}
+	/* One byte waiting: poll() on the client's descriptor says readable,
+	 * and the client calls SSL_read, which is ours from now on. */
+	if (write(sp[1], "x", 1) != 1) {
+		/* cannot happen on a fresh socketpair; still readable at EOF */
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
+	/* Closes the real TCP connection: the provider sees a TLS session that
+	 * ended without a request. */
+	if (dup2(sp[0], fd) < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		free(e->synth);
+		e->synth = NULL;
+		return -1;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	close(sp[0]);
+	e->spare_fd = sp[1];
+	memcpy(e->synth, resp, len);
+	e->synth_len = len;
+	e->synth_off = 0;
+	e->st = S_DENIED;
+	return 0;
+}
+
+static void blocked_record(const struct head *h, const tt_route *rt, const tt_request_info *info,
+			   const tt_lease_key *k, size_t body_len)
+{
+	tt_record rec;
+	struct timespec ts;
+
+	if (!ship_fn)
+		return;
+	tt_record_init(&rec);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rec.ts_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	TT_RECORD_SET(&rec, host, h->host, (size_t)-1);
+	TT_RECORD_SET(&rec, method, h->method, (size_t)-1);
+	TT_RECORD_SET(&rec, path, h->target, strcspn(h->target, "?") < h->target_len
+					     ? strcspn(h->target, "?") : h->target_len);
+	TT_RECORD_SET(&rec, http, "1.1", 3);
+	rec.status = 403;
+	TT_RECORD_SET(&rec, provider, rt->provider, (size_t)-1);
+	TT_RECORD_SET(&rec, api, rt->api, (size_t)-1);
+	TT_RECORD_SET(&rec, request_model, k->model, (size_t)-1);
+	TT_RECORD_SET(&rec, model, k->model, (size_t)-1);
+	if (info->parsed) {
+		rec.stream = info->stream >= 0 ? info->stream : TT_TRI_NULL;
+		rec.max_tokens = info->max_tokens;
+		TT_RECORD_SET(&rec, prompt_hash, info->prompt_hash, (size_t)-1);
+		TT_RECORD_SET(&rec, prefix_hash, info->prefix_hash, (size_t)-1);
+	}
+	rec.input_tokens = rec.output_tokens = 0;
+	TT_RECORD_SET(&rec, usage_source, "none", 4);
+	TT_RECORD_SET(&rec, task, k->task, (size_t)-1);
+	TT_RECORD_SET(&rec, tenant, k->tenant, (size_t)-1);
+	TT_RECORD_SET(&rec, feature, k->feature, (size_t)-1);
+	rec.request_bytes = (int64_t)body_len;
+	rec.response_bytes = 0;
+	TT_RECORD_SET(&rec, error, "blocked", 7);
+	rec.blocked = 1;
+	TT_RECORD_SET(&rec, side, "client", 6);
+	ship_fn(&rec);
+}
+
+/*
+ * A whole request (head h, body) is known.  Returns 0 allow (reservation
+ * queued), 1 denied and diverted, -1 denied but not deliverable.
+ */
+static int decide(tt_enforce *e, void *ssl, const struct head *h, const char *body,
+		  size_t blen)
+{
+	tt_route rt;
+	tt_request_info info;
+	tt_lease_key k;
+	tt_reservation r;
+	char reason[384], rule[64], resp[4096];
+	int v, n;
+
+	memset(&info, 0, sizeof(info));
+	if (!tt_route_match(&rt, h->method, h->target, h->target_len, h->host[0] ? h->host : NULL))
+		return 0;
+	tt_request_parse(&info, &rt, body, blen);
+	memset(&k, 0, sizeof(k));
+	if (key_fn)
+		key_fn(&k);
+	if (h->task[0])
+		snprintf(k.task, sizeof(k.task), "%s", h->task);
+	if (h->tenant[0])
+		snprintf(k.tenant, sizeof(k.tenant), "%s", h->tenant);
+	if (h->feature[0])
+		snprintf(k.feature, sizeof(k.feature), "%s", h->feature);
+	snprintf(k.model, sizeof(k.model), "%s", info.model[0] ? info.model : rt.path_model);
+	snprintf(k.provider, sizeof(k.provider), "%s", rt.provider ? rt.provider : "");
+	v = tt_lease_reserve(&k, tt_enforce_input_estimate(blen),
+			     info.parsed && info.max_tokens > 0 ? info.max_tokens : -1, &r, reason,
+			     sizeof(reason), rule, sizeof(rule));
+	if (v == TT_LEASE_ALLOW) {
+		if (e->nres == PENDING) {
+			/* Records lag far behind: keep the oldest as spent. */
+			tt_lease_settle(&e->res[0], -1, -1);
+			memmove(&e->res[0], &e->res[1], sizeof(e->res[0]) * (PENDING - 1));
+			e->nres--;
+		}
+		e->res[e->nres++] = r;
+		return 0;
+	}
+	tt_log_once(&warn_block, TT_LOG_WARN, "enforce: blocking LLM calls: %s", reason);
+	tt_log(TT_LOG_INFO, "enforce: blocked %s %.*s (task %s): %s", h->method,
+	       (int)(h->target_len > 200 ? 200 : h->target_len), h->target,
+	       k.task[0] ? k.task : "-", reason);
+	blocked_record(h, &rt, &info, &k, blen);
+	n = tt_enforce_response(rt.provider, rule, k.task, reason, resp, sizeof(resp));
+	if (n > 0 && divert(e, ssl, resp, (size_t)n) == 0)
+		return 1;
+	tt_log_once(&warn_nofd, TT_LOG_WARN, "enforce: a blocked call's error cannot be "
+		    "delivered on this connection (no socket); its write fails instead");
+	e->st = S_OFF;
+	return -1;
+}
+
+static int hold_add(tt_enforce *e, const void *buf, size_t len)
+{
+	if (e->hold_len + len > e->hold_cap) {
+		size_t cap = e->hold_cap ? e->hold_cap : 16384;
+		char *p;
+
+		while (cap < e->hold_len + len)
+			cap *= 2;
+		p = realloc(e->hold, cap);
+		if (!p)
+			return -1;
+		e->hold = p;
+		e->hold_cap = cap;
+	}
+	memcpy(e->hold + e->hold_len, buf, len);
+	e->hold_len += len;
+	return 0;
+}
+
+/* Give up checking this connection: send what is held, pass the rest. */
+static long give_up(tt_enforce *e, void *ssl)
+{
+	long r = 1;
+
+	e->st = S_OFF;
+	if (e->hold_len)
+		r = flush(ssl, e->hold, e->hold_len);
+	e->hold_len = 0;
+	return r;
+}
+
+static int looks_like_request(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < 16 && p[i] >= 'A' && p[i] <= 'Z'; i++)
+		;
+	return i > 0 && (i == n || p[i] == ' ');
+}
+
+int tt_enforce_write(tt_enforce *e, void *ssl, const void *buf, size_t len, long *ret)
+{
+	const char *p = buf;
+	size_t orig = len, total;
+	long r = 1;          /* <= 0: a flush failed, SSL_write returns it */
+	struct head h;
+	tt_route rt;
+	int held, ph, d;
+
+	switch (e->st) {
+	case S_OFF:
+		return 0;
+	case S_DENIED:
+		*ret = (long)len;  /* the connection is ours now: swallow */
+		return 1;
+	case S_BODY_PASS:
+		if (len <= e->pass_left) {
+			e->pass_left -= len;
+			if (!e->pass_left)
+				e->st = S_HEAD;
+			return 0;
+		}
+		tt_log_once(&warn_pipe, TT_LOG_INFO, "enforce: pipelined requests; the "
+			    "connection is not checked further");
+		e->st = S_OFF;
+		return 0;
+	case S_HEAD:
+		break;
+	}
+	if (e->hold_len == 0) {
+		if (len >= 14 && memcmp(p, "PRI * HTTP/2.0", 14) == 0) {
+			tt_log_once(&warn_h2, TT_LOG_WARN, "enforce: HTTP/2 connections are not "
+				    "checked against budgets (monitored only)");
+			e->st = S_OFF;
+			return 0;
+		}
+		if (!looks_like_request(p, len)) {
+			e->st = S_OFF;
+			return 0;
+		}
+	}
+	/* Parse in place when nothing is held (the usual single write). */
+	held = e->hold_len > 0;
+	if (held) {
+		if (hold_add(e, buf, len)) {
+			r = give_up(e, ssl);
+			if (r > 0)
+				return 0;  /* what was held went out; this write follows */
+			goto done;
+		}
+		p = e->hold;
+		len = e->hold_len;
+	}
+	ph = parse_head(p, len, &h);
+	if (ph < 0) {
+		if (!held) {
+			e->st = S_OFF;
+			return 0;
+		}
+		r = give_up(e, ssl);
+		goto done;
+	}
+	if (ph == 0) {
+		if (!held && hold_add(e, buf, len)) {
+			e->st = S_OFF;
+			return 0;
+		}
+		goto done;  /* held; more to come */
+	}
+	if (!tt_route_match(&rt, h.method, h.target, h.target_len, h.host[0] ? h.host : NULL)) {
+		/* Not an LLM call: let it and its body through. */
+		long long cl = h.content_length > 0 ? h.content_length : 0;
+
+		if (h.chunked || (size_t)cl < len - h.len) {
+			if (!held) {
+				e->st = S_OFF;
+				return 0;
+			}
+			r = give_up(e, ssl);
+			goto done;
+		}
+		e->pass_left = (size_t)cl - (len - h.len);
+		e->st = e->pass_left ? S_BODY_PASS : S_HEAD;
+		if (!held)
+			return 0;
+		r = flush(ssl, e->hold, e->hold_len);
+		e->hold_len = 0;
+		goto done;
+	}
+	if (h.chunked || h.content_length < 0 || h.content_length > BODY_MAX) {
+		tt_log_once(h.content_length > BODY_MAX ? &warn_big : &warn_chunked, TT_LOG_WARN,
+			    "enforce: a request with %s is not checked against budgets",
+			    h.content_length > BODY_MAX ? "a body over 8 MiB"
+							: "no Content-Length (chunked)");
+		if (!held) {
+			e->st = S_OFF;
+			return 0;
+		}
+		r = give_up(e, ssl);
+		goto done;
+	}
+	total = h.len + (size_t)h.content_length;
+	if (len < total) {
+		if (!held && hold_add(e, buf, len)) {
+			e->st = S_OFF;
+			return 0;
+		}
+		goto done;  /* the body is still coming */
+	}
+	if (len > total)
+		tt_log_once(&warn_pipe, TT_LOG_INFO, "enforce: pipelined requests; the "
+			    "connection is not checked further");
+	d = decide(e, ssl, &h, p + h.len, (size_t)h.content_length);
+	if (d == 0) {
+		if (e->st == S_HEAD)
+			e->st = len > total ? S_OFF : S_HEAD;
+		if (!held)
+			return 0;
+		r = flush(ssl, e->hold, e->hold_len);
+		e->hold_len = 0;
+		goto done;
+	}
+	e->hold_len = 0;
+	if (d < 0)
+		r = -1;
+done:
+	/* Whatever we held or sent for the caller, its own write is done (all
+	 * of it) unless a flush failed. */
+	*ret = r <= 0 ? r : (long)orig;
+	return 1;
+}
+
+int tt_enforce_read(tt_enforce *e, void *buf, size_t cap, size_t *got, int peek)
+{
+	size_t n;
+
+	if (e->st != S_DENIED)
+		return 0;
+	n = e->synth_len - e->synth_off;
+	if (n > cap)
+		n = cap;
+	memcpy(buf, e->synth + e->synth_off, n);
+	if (!peek)
+		e->synth_off += n;
+	*got = n;
+	return 1;
+}
+
+void tt_enforce_settle(tt_enforce *e, const tt_record *rec)
+{
+	if (!e || e->nres == 0)
+		return;
+	tt_lease_settle(&e->res[0], rec->input_tokens, rec->output_tokens);
+	memmove(&e->res[0], &e->res[1], sizeof(e->res[0]) * (size_t)(e->nres - 1));
+	e->nres--;
+}

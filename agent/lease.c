@@ -1,0 +1,690 @@
+/* lease.c - local budget leases and the collector's /v1/lease; see lease.h. */
+#include "lease.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "guard.h"
+#include "log.h"
+
+#define SLOTS 64
+#define ANSWER_MAX 8192
+#define DENY_CACHE_US 1000000   /* a refusal is not asked again for 1 s */
+#define DOWN_CACHE_US 1000000   /* nor an unreachable collector */
+#define MAX_ROUNDS 8
+
+struct entry {
+	int used;
+	tt_lease_key key;
+	char id[96];
+	uint64_t gen;
+	int have;                    /* a grant arrived at least once */
+	double usd_left;             /* < 0 with *_unl: unlimited */
+	int64_t tok_left, calls_left;
+	int usd_unl, tok_unl, calls_unl;
+	double g_usd;                /* the last grant, to tell "running low" */
+	int64_t g_tok, g_calls;
+	double pin, pout;            /* USD per token; < 0 unpriced */
+	int64_t max_output;
+	int64_t granted_us, ttl_us;  /* monotonic */
+	int renewing, want_bg;
+	int64_t deny_until;
+	char deny_reason[384], deny_rule[64];
+	int64_t last_in, last_out;
+};
+
+static struct {
+	char collector[4096];
+	int enabled;
+	int fail_closed;
+	int timeout_ms;
+} cfg;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;     /* a renewal ended */
+static pthread_cond_t bg_cv = PTHREAD_COND_INITIALIZER;  /* work for the thread */
+static struct entry slots[SLOTS];
+static int bg_started;
+static int64_t down_until;
+static uint64_t n_requests, n_local;
+static char agent_id[40];
+static int warn_open, warn_closed, warn_full, warn_bad;
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void new_agent_id(void)
+{
+	unsigned char r[8];
+
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		memset(r, 0, sizeof(r));
+	snprintf(agent_id, sizeof(agent_id), "%d-%02x%02x%02x%02x%02x%02x%02x%02x", (int)getpid(),
+		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+}
+
+void tt_lease_setup(const char *collector, int fail_closed, int timeout_ms)
+{
+	cfg.enabled = collector && collector[0] && strcmp(collector, "off") != 0;
+	if (cfg.enabled)
+		snprintf(cfg.collector, sizeof(cfg.collector), "%s", collector);
+	cfg.fail_closed = fail_closed;
+	cfg.timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
+	new_agent_id();
+}
+
+/* ---- a small HTTP/1.1 client: one request per connection -------------- */
+
+static int wait_fd(int fd, short ev, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = (deadline - mono_us()) / 1000;
+		struct pollfd p = {.fd = fd, .events = ev};
+		int r;
+
+		if (left <= 0)
+			return -1;
+		r = poll(&p, 1, (int)left);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int connect_collector(int64_t deadline, char *host_hdr, size_t hcap)
+{
+	int fd = -1;
+
+	if (strncmp(cfg.collector, "unix:", 5) == 0) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		if (strlen(cfg.collector + 5) >= sizeof(sa.sun_path))
+			return -1;
+		memcpy(sa.sun_path, cfg.collector + 5, strlen(cfg.collector + 5));
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return -1;
+		snprintf(host_hdr, hcap, "localhost");
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		if (errno == EAGAIN && wait_fd(fd, POLLOUT, deadline) == 0)
+			return fd;
+		close(fd);
+		return -1;
+	}
+	if (strncmp(cfg.collector, "http://", 7) == 0) {
+		char host[256], port[16];
+		const char *h = cfg.collector + 7, *end, *colon;
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+		int err = 0;
+		socklen_t el = sizeof(err);
+
+		end = h + strcspn(h, "/");
+		if (*h == '[') {
+			const char *rb = memchr(h, ']', (size_t)(end - h));
+
+			if (!rb)
+				return -1;
+			snprintf(host, sizeof(host), "%.*s", (int)(rb - h - 1), h + 1);
+			colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+		} else {
+			colon = memchr(h, ':', (size_t)(end - h));
+			snprintf(host, sizeof(host), "%.*s", (int)((colon ? colon : end) - h), h);
+		}
+		snprintf(port, sizeof(port), "%.*s", colon ? (int)(end - colon - 1) : 2,
+			 colon ? colon + 1 : "80");
+		snprintf(host_hdr, hcap, "%.200s", host);
+		/* Numeric only: a name lookup could block far past the deadline. */
+		hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+		if (getaddrinfo(host, port, &hints, &ai) || !ai)
+			return -1;
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
+		    (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline) ||
+		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) || err)) {
+			close(fd);
+			fd = -1;
+		}
+		freeaddrinfo(ai);
+		return fd;
+	}
+	return -1;
+}
+
+/* POST body to path; the answer's body into out.  Returns the status or -1. */
+static int post(const char *path, const char *body, size_t blen, char *out, size_t cap,
+		size_t *olen)
+{
+	int64_t deadline = mono_us() + (int64_t)cfg.timeout_ms * 1000;
+	char head[512], host[256], *resp = NULL;
+	size_t n = 0, rcap = ANSWER_MAX + 1024;
+	int fd, status = -1, hl;
+
+	fd = connect_collector(deadline, host, sizeof(host));
+	if (fd < 0)
+		return -1;
+	hl = snprintf(head, sizeof(head),
+		      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+		      "Content-Length: %zu\r\nConnection: close\r\n\r\n", path, host, blen);
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		goto out;
+	for (int part = 0; part < 2; part++) {
+		const char *p = part ? body : head;
+		size_t left = part ? blen : (size_t)hl;
+
+		while (left) {
+			ssize_t w = send(fd, p, left, MSG_NOSIGNAL);
+
+			if (w > 0) {
+				p += w;
+				left -= (size_t)w;
+			} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+				if (wait_fd(fd, POLLOUT, deadline))
+					goto out;
+			} else {
+				goto out;
+			}
+		}
+	}
+	resp = malloc(rcap + 1);
+	if (!resp)
+		goto out;
+	for (;;) {
+		ssize_t r;
+
+		if (n == rcap)
+			goto out;  /* an answer this big is not ours */
+		r = recv(fd, resp + n, rcap - n, 0);
+		if (r > 0) {
+			n += (size_t)r;
+		} else if (r == 0) {
+			break;
+		} else if (errno == EAGAIN || errno == EINTR) {
+			if (wait_fd(fd, POLLIN, deadline))
+				goto out;
+		} else {
+			goto out;
+		}
+	}
+	resp[n] = '\0';
+	{
+		char *sp = strchr(resp, ' '), *bodyp = strstr(resp, "\r\n\r\n");
+
+		if (!sp || !bodyp || strncmp(resp, "HTTP/1.", 7) != 0)
+			goto out;
+		status = (int)strtol(sp + 1, NULL, 10);
+		bodyp += 4;
+		*olen = n - (size_t)(bodyp - resp);
+		if (*olen >= cap)
+			*olen = cap - 1;
+		memcpy(out, bodyp, *olen);
+		out[*olen] = '\0';
+	}
+out:
+	free(resp);
+	close(fd);
+	return status;
+}
+
+/* ---- the lease protocol ------------------------------------------------ */
+
+static void json_str(char *dst, size_t cap, size_t *n, const char *name, const char *s)
+{
+	int w;
+
+	if (!s[0])
+		return;
+	w = snprintf(dst + *n, cap - *n, ",\"%s\":\"", name);
+	if (w < 0 || (size_t)w >= cap - *n)
+		return;
+	*n += (size_t)w;
+	for (; *s && *n + 8 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			dst[(*n)++] = '\\';
+			dst[(*n)++] = (char)c;
+		} else if (c < 0x20) {
+			*n += (size_t)snprintf(dst + *n, cap - *n, "\\u%04x", c);
+		} else {
+			dst[(*n)++] = (char)c;
+		}
+	}
+	if (*n + 2 < cap)
+		dst[(*n)++] = '"';
+	dst[*n] = '\0';
+}
+
+int tt_lease_parse_answer(const char *body, size_t len, struct tt_lease_grant *g, char *reason,
+			  size_t cap, char *rule, size_t rule_cap)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const cJSON *allow, *grant, *price, *v;
+	int rc = -1;
+
+	memset(g, 0, sizeof(*g));
+	g->usd = g->price_in = g->price_out = -1;
+	g->tokens = g->calls = -1;
+	g->ttl_ms = 30000;
+	g->max_output = 4096;
+	if (reason && cap)
+		reason[0] = '\0';
+	if (rule && rule_cap)
+		rule[0] = '\0';
+	allow = cJSON_GetObjectItemCaseSensitive(root, "allow");
+	if (!cJSON_IsBool(allow))
+		goto out;
+	if (!cJSON_IsTrue(allow)) {
+		v = cJSON_GetObjectItemCaseSensitive(root, "reason");
+		snprintf(reason, cap, "%s", cJSON_IsString(v) ? v->valuestring : "budget exhausted");
+		v = cJSON_GetObjectItemCaseSensitive(root, "rule");
+		if (cJSON_IsString(v) && rule)
+			snprintf(rule, rule_cap, "%s", v->valuestring);
+		rc = 0;
+		goto out;
+	}
+	grant = cJSON_GetObjectItemCaseSensitive(root, "grant");
+	price = cJSON_GetObjectItemCaseSensitive(root, "price");
+#define NUM(o, k, dst, T) do { v = cJSON_GetObjectItemCaseSensitive(o, k); \
+		if (cJSON_IsNumber(v) && v->valuedouble >= 0) dst = (T)v->valuedouble; } while (0)
+	NUM(grant, "usd", g->usd, double);
+	NUM(grant, "tokens", g->tokens, int64_t);
+	NUM(grant, "calls", g->calls, int64_t);
+	NUM(price, "input", g->price_in, double);
+	NUM(price, "output", g->price_out, double);
+	NUM(root, "ttl_ms", g->ttl_ms, int64_t);
+	NUM(root, "max_output_tokens", g->max_output, int64_t);
+#undef NUM
+	if (g->ttl_ms < 1000)
+		g->ttl_ms = 1000;
+	rc = 1;
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+/*
+ * Ask for a grant for e (mu NOT held; the caller owns e->renewing).
+ * Returns 1 granted (*g), 0 denied (reason), -1 no answer.
+ */
+static int request(struct entry *e, int64_t need_in, int64_t need_out, int64_t need_calls,
+		   struct tt_lease_grant *g, char *reason, size_t cap, char *rule, size_t rcap)
+{
+	char body[2048], ans[ANSWER_MAX];
+	size_t n = 0, alen = 0;
+	int st, w;
+
+	if (!cfg.enabled)
+		return -1;
+	w = snprintf(body, sizeof(body), "{\"id\":\"%s\",\"pid\":%d", e->id, (int)getpid());
+	if (w < 0)
+		return -1;
+	n = (size_t)w;
+	json_str(body, sizeof(body), &n, "task", e->key.task);
+	json_str(body, sizeof(body), &n, "tenant", e->key.tenant);
+	json_str(body, sizeof(body), &n, "feature", e->key.feature);
+	json_str(body, sizeof(body), &n, "pod", e->key.pod);
+	json_str(body, sizeof(body), &n, "model", e->key.model);
+	json_str(body, sizeof(body), &n, "provider", e->key.provider);
+	w = snprintf(body + n, sizeof(body) - n,
+		     ",\"need\":{\"input_tokens\":%lld,\"output_tokens\":%lld,\"calls\":%lld}}",
+		     (long long)need_in, (long long)need_out, (long long)need_calls);
+	if (w < 0 || (size_t)w >= sizeof(body) - n)
+		return -1;
+	n += (size_t)w;
+	__atomic_add_fetch(&n_requests, 1, __ATOMIC_RELAXED);
+	st = post("/v1/lease", body, n, ans, sizeof(ans), &alen);
+	if (st != 200) {
+		if (st > 0)
+			tt_log_once(&warn_bad, TT_LOG_WARN, "collector answered %d to a lease "
+				    "request; treated as unreachable", st);
+		return -1;
+	}
+	return tt_lease_parse_answer(ans, alen, g, reason, cap, rule, rcap);
+}
+
+static void apply_grant(struct entry *e, const struct tt_lease_grant *g)
+{
+	e->have = 1;
+	e->usd_unl = g->usd < 0;
+	e->tok_unl = g->tokens < 0;
+	e->calls_unl = g->calls < 0;
+	if (!e->usd_unl)
+		e->usd_left += g->usd;
+	if (!e->tok_unl)
+		e->tok_left += g->tokens;
+	if (!e->calls_unl)
+		e->calls_left += g->calls;
+	e->g_usd = g->usd;
+	e->g_tok = g->tokens;
+	e->g_calls = g->calls;
+	e->pin = g->price_in;
+	e->pout = g->price_out;
+	e->max_output = g->max_output;
+	e->ttl_us = g->ttl_ms * 1000;
+	e->granted_us = mono_us();
+}
+
+static int key_eq(const tt_lease_key *a, const tt_lease_key *b)
+{
+	return strcmp(a->model, b->model) == 0 && strcmp(a->task, b->task) == 0 &&
+	       strcmp(a->tenant, b->tenant) == 0 && strcmp(a->feature, b->feature) == 0 &&
+	       strcmp(a->pod, b->pod) == 0;
+}
+
+static struct entry *find(const tt_lease_key *k, int *slot)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < SLOTS; i++) {
+		if (slots[i].used && key_eq(&slots[i].key, k)) {
+			*slot = i;
+			return &slots[i];
+		}
+		if (!slots[i].used && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return NULL;
+	struct entry *e = &slots[free_slot];
+	uint64_t gen = e->gen + 1;
+
+	memset(e, 0, sizeof(*e));
+	e->used = 1;
+	e->gen = gen;
+	e->key = *k;
+	e->pin = e->pout = -1;
+	snprintf(e->id, sizeof(e->id), "%s-%d-%llu", agent_id, free_slot, (unsigned long long)gen);
+	*slot = free_slot;
+	return e;
+}
+
+static int expired(const struct entry *e, int64_t now)
+{
+	/* 10% short of the collector's TTL: our clock and its differ a little. */
+	return !e->have || now - e->granted_us > e->ttl_us - e->ttl_us / 10;
+}
+
+static int fits(struct entry *e, double usd, int64_t tok, int64_t now)
+{
+	if (expired(e, now))
+		return 0;
+	return (e->usd_unl || usd < 0 || e->usd_left >= usd) && (e->tok_unl || e->tok_left >= tok) &&
+	       (e->calls_unl || e->calls_left >= 1);
+}
+
+static void *bg_main(void *arg);
+
+/* Wake the background thread for e when its lease runs low (mu held). */
+static void maybe_prefetch(struct entry *e, int64_t now)
+{
+	int low = (!e->usd_unl && e->g_usd > 0 && e->usd_left < e->g_usd / 2) ||
+		  (!e->tok_unl && e->g_tok > 0 && e->tok_left < e->g_tok / 2) ||
+		  (!e->calls_unl && e->g_calls > 0 && e->calls_left * 2 < e->g_calls) ||
+		  now - e->granted_us > e->ttl_us / 2;
+
+	if (!low || e->renewing || e->want_bg || now < e->deny_until)
+		return;
+	e->want_bg = 1;
+	if (!bg_started) {
+		pthread_t t;
+		pthread_attr_t a;
+		sigset_t all, old;
+
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		if (pthread_create(&t, &a, bg_main, NULL) == 0)
+			bg_started = 1;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&a);
+	}
+	pthread_cond_signal(&bg_cv);
+}
+
+/* Renew e (mu held on entry and exit; released meanwhile). */
+static int renew(struct entry *e, int64_t in, int64_t out, int64_t calls, char *reason,
+		 size_t cap, char *rule, size_t rcap)
+{
+	struct tt_lease_grant g;
+	char rsn[384], rl[64];
+	int rc;
+
+	e->renewing = 1;
+	pthread_mutex_unlock(&mu);
+	rc = request(e, in, out, calls, &g, rsn, sizeof(rsn), rl, sizeof(rl));
+	pthread_mutex_lock(&mu);
+	e->renewing = 0;
+	pthread_cond_broadcast(&cv);
+	if (rc == 1) {
+		apply_grant(e, &g);
+	} else if (rc == 0) {
+		e->deny_until = mono_us() + DENY_CACHE_US;
+		snprintf(e->deny_reason, sizeof(e->deny_reason), "%s", rsn);
+		snprintf(e->deny_rule, sizeof(e->deny_rule), "%s", rl);
+		/* A refusal also means the collector dropped nothing: what we
+		 * hold stays ours until it expires. */
+	} else {
+		down_until = mono_us() + DOWN_CACHE_US;
+	}
+	if (reason && rc == 0) {
+		snprintf(reason, cap, "%s", rsn);
+		snprintf(rule, rcap, "%s", rl);
+	}
+	return rc;
+}
+
+static void *bg_main(void *arg)
+{
+	(void)arg;
+	tt_guard_enter();
+	pthread_mutex_lock(&mu);
+	for (;;) {
+		int did = 0;
+
+		for (int i = 0; i < SLOTS; i++) {
+			struct entry *e = &slots[i];
+
+			if (!e->used || !e->want_bg)
+				continue;
+			e->want_bg = 0;
+			if (e->renewing || mono_us() < down_until)
+				continue;
+			renew(e, e->last_in, e->last_out, 1, NULL, 0, NULL, 0);
+			did = 1;
+		}
+		if (!did)
+			pthread_cond_wait(&bg_cv, &mu);
+	}
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+static int unreachable(char *reason, size_t cap, char *rule, size_t rcap)
+{
+	if (cfg.fail_closed) {
+		tt_log_once(&warn_closed, TT_LOG_WARN, "enforce: the collector (%s) cannot be "
+			    "reached for budget leases: LLM calls are refused (TOKENTAP_FAIL=closed)",
+			    cfg.enabled ? cfg.collector : "off");
+		snprintf(reason, cap, "the tokentap collector cannot be reached and "
+			 "TOKENTAP_FAIL=closed");
+		snprintf(rule, rcap, "fail-closed");
+		return TT_LEASE_UNREACHABLE;
+	}
+	tt_log_once(&warn_open, TT_LOG_WARN, "enforce: the collector (%s) cannot be reached "
+		    "for budget leases: LLM calls go through unchecked (TOKENTAP_FAIL=open)",
+		    cfg.enabled ? cfg.collector : "off");
+	return TT_LEASE_ALLOW;
+}
+
+int tt_lease_reserve(const tt_lease_key *k, int64_t in, int64_t out, tt_reservation *r,
+		     char *reason, size_t cap, char *rule, size_t rcap)
+{
+	struct entry *e;
+	int slot, rc = TT_LEASE_ALLOW;
+
+	memset(r, 0, sizeof(*r));
+	reason[0] = rule[0] = '\0';
+	pthread_mutex_lock(&mu);
+	e = find(k, &slot);
+	if (!e) {
+		tt_log_once(&warn_full, TT_LOG_WARN, "enforce: more than %d budget keys in this "
+			    "process; calls of the others are not checked", SLOTS);
+		goto out;
+	}
+	for (int round = 0; round < MAX_ROUNDS; round++) {
+		int64_t now = mono_us();
+		int64_t o = out >= 0 ? out : (e->have ? e->max_output : 4096);
+		double usd = e->pin >= 0 && e->pout >= 0 ? (double)in * e->pin + (double)o * e->pout
+							   : -1;
+
+		e->last_in = in;
+		e->last_out = out;
+		if (fits(e, usd, in + o, now)) {
+			r->active = 1;
+			r->slot = slot;
+			r->gen = e->gen;
+			r->usd = usd >= 0 && !e->usd_unl ? usd : 0;
+			r->tokens = e->tok_unl ? 0 : in + o;
+			r->calls = e->calls_unl ? 0 : 1;
+			e->usd_left -= r->usd;
+			e->tok_left -= r->tokens;
+			e->calls_left -= r->calls;
+			if (!r->usd && !r->tokens && !r->calls)
+				r->active = 0;  /* unlimited: nothing to give back */
+			__atomic_add_fetch(&n_local, 1, __ATOMIC_RELAXED);
+			maybe_prefetch(e, now);
+			goto out;
+		}
+		if (now < e->deny_until) {
+			snprintf(reason, cap, "%s", e->deny_reason);
+			snprintf(rule, rcap, "%s", e->deny_rule);
+			rc = TT_LEASE_DENY;
+			goto out;
+		}
+		if (now < down_until) {
+			rc = unreachable(reason, cap, rule, rcap);
+			goto out;
+		}
+		if (e->renewing) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += cfg.timeout_ms / 1000 + 1;
+			pthread_cond_timedwait(&cv, &mu, &ts);
+			continue;
+		}
+		if (expired(e, now) && e->have) {
+			/* The collector forgot it: so do we, but what is reserved
+			 * stays counted by the records that settle it. */
+			e->usd_left = 0;
+			e->tok_left = e->calls_left = 0;
+		}
+		int x = renew(e, in, out >= 0 ? out : (e->have ? e->max_output : 4096), 1, reason,
+			      cap, rule, rcap);
+		if (x == 0) {
+			rc = TT_LEASE_DENY;
+			goto out;
+		}
+		if (x < 0) {
+			rc = unreachable(reason, cap, rule, rcap);
+			goto out;
+		}
+	}
+	/* Other threads took every grant we got: say so rather than spin. */
+	snprintf(reason, cap, "budget lease contended: %d grants were used up by other "
+		 "threads", MAX_ROUNDS);
+	rc = TT_LEASE_DENY;
+out:
+	pthread_mutex_unlock(&mu);
+	return rc;
+}
+
+void tt_lease_settle(tt_reservation *r, int64_t in, int64_t out)
+{
+	struct entry *e;
+
+	if (!r || !r->active)
+		return;
+	r->active = 0;
+	if (in < 0 || out < 0)
+		return;  /* unknown: the worst case stays spent */
+	pthread_mutex_lock(&mu);
+	e = &slots[r->slot];
+	if (e->used && e->gen == r->gen) {
+		if (r->usd > 0 && e->pin >= 0 && e->pout >= 0)
+			e->usd_left += r->usd - ((double)in * e->pin + (double)out * e->pout);
+		if (r->tokens > 0)
+			e->tok_left += r->tokens - (in + out);
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+void tt_lease_release_all(void)
+{
+	/* The collector frees an unrenewed lease after its TTL; an explicit
+	 * release only makes room sooner.  Bounded: one short request per key. */
+	char body[512], ans[256];
+	size_t alen;
+
+	if (!cfg.enabled)
+		return;
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < SLOTS; i++) {
+		struct entry *e = &slots[i];
+		int n;
+
+		if (!e->used || !e->have || e->renewing)
+			continue;
+		n = snprintf(body, sizeof(body),
+			     "{\"id\":\"%s\",\"pid\":%d,\"need\":{},\"release\":{\"usd\":%.17g,"
+			     "\"tokens\":%lld,\"calls\":%lld}}", e->id, (int)getpid(),
+			     e->usd_unl || e->usd_left < 0 ? 0 : e->usd_left,
+			     (long long)(e->tok_unl || e->tok_left < 0 ? 0 : e->tok_left),
+			     (long long)(e->calls_unl || e->calls_left < 0 ? 0 : e->calls_left));
+		e->have = 0;
+		if (n > 0 && (size_t)n < sizeof(body) && mono_us() >= down_until)
+			post("/v1/lease", body, (size_t)n, ans, sizeof(ans), &alen);
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+void tt_lease_atfork_child(void)
+{
+	pthread_mutex_init(&mu, NULL);
+	pthread_cond_init(&cv, NULL);
+	pthread_cond_init(&bg_cv, NULL);
+	memset(slots, 0, sizeof(slots));
+	bg_started = 0;
+	down_until = 0;
+	new_agent_id();
+}
+
+void tt_lease_stats(uint64_t *requests, uint64_t *local_hits)
+{
+	*requests = __atomic_load_n(&n_requests, __ATOMIC_RELAXED);
+	*local_hits = __atomic_load_n(&n_local, __ATOMIC_RELAXED);
+}
