@@ -330,7 +330,8 @@ out:
  * Returns 1 granted (*g), 0 denied (reason), -1 no answer.
  */
 static int request(struct entry *e, int64_t need_in, int64_t need_out, int64_t need_calls,
-		   struct tt_lease_grant *g, char *reason, size_t cap, char *rule, size_t rcap)
+		   const double have[3], struct tt_lease_grant *g, char *reason, size_t cap,
+		   char *rule, size_t rcap)
 {
 	char body[2048], ans[ANSWER_MAX];
 	size_t n = 0, alen = 0;
@@ -348,9 +349,12 @@ static int request(struct entry *e, int64_t need_in, int64_t need_out, int64_t n
 	json_str(body, sizeof(body), &n, "pod", e->key.pod);
 	json_str(body, sizeof(body), &n, "model", e->key.model);
 	json_str(body, sizeof(body), &n, "provider", e->key.provider);
+	/* What is left here counts towards the need (no stranded slivers). */
 	w = snprintf(body + n, sizeof(body) - n,
-		     ",\"need\":{\"input_tokens\":%lld,\"output_tokens\":%lld,\"calls\":%lld}}",
-		     (long long)need_in, (long long)need_out, (long long)need_calls);
+		     ",\"need\":{\"input_tokens\":%lld,\"output_tokens\":%lld,\"calls\":%lld},"
+		     "\"have\":{\"usd\":%.17g,\"tokens\":%lld,\"calls\":%lld}}",
+		     (long long)need_in, (long long)need_out, (long long)need_calls, have[0],
+		     (long long)have[1], (long long)have[2]);
 	if (w < 0 || (size_t)w >= sizeof(body) - n)
 		return -1;
 	n += (size_t)w;
@@ -431,7 +435,8 @@ static int fits(struct entry *e, double usd, int64_t tok, int64_t now)
 {
 	if (expired(e, now))
 		return 0;
-	return (e->usd_unl || usd < 0 || e->usd_left >= usd) && (e->tok_unl || e->tok_left >= tok) &&
+	/* The grant was computed in doubles elsewhere: allow for rounding. */
+	return (e->usd_unl || usd < 0 || e->usd_left >= usd - 1e-9 * usd - 1e-15) && (e->tok_unl || e->tok_left >= tok) &&
 	       (e->calls_unl || e->calls_left >= 1);
 }
 
@@ -473,9 +478,14 @@ static int renew(struct entry *e, int64_t in, int64_t out, int64_t calls, char *
 	char rsn[384], rl[64];
 	int rc;
 
+	/* Read under the lock: other threads reserve meanwhile. */
+	double have[3] = {e->usd_unl || e->usd_left < 0 ? 0 : e->usd_left,
+			  (double)(e->tok_unl || e->tok_left < 0 ? 0 : e->tok_left),
+			  (double)(e->calls_unl || e->calls_left < 0 ? 0 : e->calls_left)};
+
 	e->renewing = 1;
 	pthread_mutex_unlock(&mu);
-	rc = request(e, in, out, calls, &g, rsn, sizeof(rsn), rl, sizeof(rl));
+	rc = request(e, in, out, calls, have, &g, rsn, sizeof(rsn), rl, sizeof(rl));
 	pthread_mutex_lock(&mu);
 	e->renewing = 0;
 	pthread_cond_broadcast(&cv);

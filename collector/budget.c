@@ -917,6 +917,11 @@ void tt_budget_lease(tt_budget *b, const struct tt_lease_req *q, int64_t now,
 		ans->usd = ans->tokens = ans->calls = 0;
 		goto out;
 	}
+	/* What the agent holds already counts towards this call. */
+	need_tok = need_tok > q->have_tokens ? need_tok - q->have_tokens : 0;
+	if (need_usd >= 0)
+		need_usd = fmax(0, need_usd - fmax(0, q->have_usd));
+	int64_t need_calls = q->need_calls > q->have_calls ? q->need_calls - q->have_calls : 0;
 	lease_key(l, &k);
 	for (size_t i = 0; i < b->nrules; i++) {
 		const struct rule *r = &b->rules[i];
@@ -929,11 +934,11 @@ void tt_budget_lease(tt_budget *b, const struct tt_lease_req *q, int64_t now,
 		if (r->lim_calls >= 0) {
 			int64_t rem = r->lim_calls - calls;
 
-			if (q->need_calls > rem) {
+			if (need_calls > rem) {
 				deny(ans, r, scope, "calls", (double)calls, (double)r->lim_calls);
 				goto out;
 			}
-			int64_t g = (int64_t)slice((double)rem, (double)q->need_calls, b->fraction);
+			int64_t g = (int64_t)slice((double)rem, (double)need_calls, b->fraction);
 			g_calls = g_calls < 0 || g < g_calls ? g : g_calls;
 		}
 		if (r->lim_tokens >= 0) {
@@ -951,11 +956,12 @@ void tt_budget_lease(tt_budget *b, const struct tt_lease_req *q, int64_t now,
 		if (r->lim_usd >= 0 && need_usd >= 0) {
 			double rem = r->lim_usd - usd;
 
-			if (need_usd > rem) {
+			/* Sums of doubles: a call that fits exactly must not fail by an ulp. */
+			if (need_usd > rem + 1e-9 * r->lim_usd) {
 				deny(ans, r, scope, "usd", usd, r->lim_usd);
 				goto out;
 			}
-			double g = slice(rem, need_usd, b->fraction);
+			double g = slice(fmax(rem, need_usd), need_usd, b->fraction);
 			g_usd = g_usd < 0 || g < g_usd ? g : g_usd;
 		}
 	}

@@ -77,6 +77,8 @@ struct tt_lease_req {
 	struct tt_budget_key key;
 	int64_t need_in, need_out; /* worst case of the call waiting, tokens */
 	int64_t need_calls;
+	double have_usd;         /* what the agent still holds locally: the */
+	int64_t have_tokens, have_calls; /* need is what is missing beyond it */
 	double release_usd;      /* unused grant the agent gives back */
 	int64_t release_tokens, release_calls;
 	/* Filled by the caller (server) from the price table: USD per token,

@@ -387,6 +387,13 @@ static enum MHD_Result answer_lease(struct tt_server *srv, struct MHD_Connection
 	q.need_in = (int64_t)jnum(need, "input_tokens");
 	q.need_out = (int64_t)jnum(need, "output_tokens");
 	q.need_calls = (int64_t)jnum(need, "calls");
+	{
+		const cJSON *have = cJSON_GetObjectItemCaseSensitive(root, "have");
+
+		q.have_usd = jnum(have, "usd");
+		q.have_tokens = (int64_t)jnum(have, "tokens");
+		q.have_calls = (int64_t)jnum(have, "calls");
+	}
 	q.release_usd = jnum(rel, "usd");
 	q.release_tokens = (int64_t)jnum(rel, "tokens");
 	q.release_calls = (int64_t)jnum(rel, "calls");
