@@ -396,7 +396,8 @@ static int decide(tt_enforce *e, void *ssl, const struct head *h, const char *bo
 		e->res[e->nres++] = r;
 		return 0;
 	}
-	tt_log_once(&warn_block, TT_LOG_WARN, "enforce: blocking LLM calls: %s", reason);
+	if (v == TT_LEASE_DENY)  /* unreachable was said by lease.c */
+		tt_log_once(&warn_block, TT_LOG_WARN, "enforce: blocking LLM calls: %s", reason);
 	tt_log(TT_LOG_INFO, "enforce: blocked %s %.*s (task %s): %s", h->method,
 	       (int)(h->target_len > 200 ? 200 : h->target_len), h->target,
 	       k.task[0] ? k.task : "-", reason);
