@@ -28,6 +28,7 @@ struct item {
 	char *json;    /* generic body */
 	char *slack;   /* {"text": ...} */
 	int attempts;
+	unsigned done;   /* hooks that took it: a retry goes to the others only */
 	int64_t due_us;
 };
 
@@ -280,9 +281,14 @@ static void *deliver_main(void *arg)
 		pthread_mutex_unlock(&al->mu);
 
 		int ok = 1;
-		for (int i = 0; i < al->nhooks; i++)
+		for (int i = 0; i < al->nhooks; i++) {
+			if (it->done & (1u << i))
+				continue;
 			if (post(al, al->hooks[i].url, al->hooks[i].slack ? it->slack : it->json))
 				ok = 0;
+			else
+				it->done |= 1u << i;
+		}
 		it->attempts++;
 
 		pthread_mutex_lock(&al->mu);
