@@ -63,8 +63,13 @@ static void file_detach(tt_attach *a, struct afile *f)
 {
 	size_t i;
 
-	for (i = 0; i < f->nlinks; i++)
-		bpf_link__destroy(f->links[i]);
+	/*
+	 * Last attached first: each return probe goes before its entry
+	 * probe, so no call returns to a program whose entry never ran
+	 * (that would count as no_entry).
+	 */
+	for (i = f->nlinks; i > 0; i--)
+		bpf_link__destroy(f->links[i - 1]);
 	a->nlinks -= f->nlinks;
 	f->nlinks = 0;
 }

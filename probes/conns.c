@@ -20,6 +20,7 @@ struct conn {
 	int marking;        /* records delivered now get "truncated" */
 	int had_gap;        /* bytes were lost on this connection once */
 	int resync;         /* after a gap: wait for a request to begin */
+	int skipped;        /* no LLM traffic: decoder gone, bytes dropped */
 	struct conn *hnext; /* hash chain */
 	struct conn *prev, *lnext; /* LRU list, most recent first */
 };
@@ -29,6 +30,8 @@ struct tt_conns {
 	void *user;
 	size_t max;
 	tt_decoder_config dcfg;
+	tt_conns_skip_fn skip_fn;
+	void *skip_user;
 	struct conn *buckets[CONNS_BUCKETS];
 	struct conn *head, *tail;
 	tt_conns_stats st;
@@ -228,6 +231,16 @@ int tt_conns_data(tt_conns *c, const tt_conn_info *ci, tt_dir dir,
 		k->ci.cgroup_id = ci->cgroup_id;
 	}
 
+	if (k->skipped) {
+		/* in flight before the kernel side knew, or its entry aged out */
+		c->st.skip_late++;
+		if (pos + len > k->next[d])
+			k->next[d] = pos + len;
+		k->known[d] = 1;
+		if (c->skip_fn)
+			c->skip_fn(k->ci.tgid, k->ci.ssl, 1, c->skip_user);
+		return 0;
+	}
 	if (k->known[d] && pos != k->next[d]) {
 		if (pos < k->next[d] && pos + len <= k->next[d])
 			return 0; /* already seen */
@@ -253,11 +266,23 @@ int tt_conns_data(tt_conns *c, const tt_conn_info *ci, tt_dir dir,
 		return TT_ENOMEM;
 	if (len)
 		tt_decoder_feed(k->dec, dir, data, len, now_us);
-	if (k->had_gap && tt_decoder_is_idle(k->dec)) {
+	if (!tt_decoder_is_idle(k->dec))
+		return 0;
+	if (k->had_gap) {
 		/* a false start after a gap: wait for the next one */
 		conn_close_decoder(k, 1, now_us);
 		k->resync = 1;
+		return 0;
 	}
+	/*
+	 * Seen without a gap and given up by the decoder: nothing of an LLM
+	 * call can follow (the decoder's choice), so stop paying for it.
+	 */
+	conn_close_decoder(k, 0, now_us);
+	k->skipped = 1;
+	c->st.skipped++;
+	if (c->skip_fn)
+		c->skip_fn(k->ci.tgid, k->ci.ssl, 1, c->skip_user);
 	return 0;
 }
 
@@ -272,8 +297,9 @@ void tt_conns_end(tt_conns *c, uint32_t tgid, uint64_t ssl,
 	k = conn_find(c, tgid, ssl);
 	if (!k)
 		return;
-	if ((k->known[0] && sent_end > k->next[0]) ||
-	    (k->known[1] && recv_end > k->next[1])) {
+	/* a skipped connection has nothing left to mark */
+	if (!k->skipped && ((k->known[0] && sent_end > k->next[0]) ||
+			    (k->known[1] && recv_end > k->next[1]))) {
 		c->st.gaps++;
 		lossy = 1;
 	}
@@ -290,10 +316,20 @@ void tt_conns_end_tgid(tt_conns *c, uint32_t tgid, int64_t now_us)
 	for (k = c->head; k; k = nx) {
 		nx = k->lnext;
 		if (k->ci.tgid == tgid) {
+			if (k->skipped && c->skip_fn)
+				c->skip_fn(tgid, k->ci.ssl, 0, c->skip_user);
 			c->st.closed++;
 			conn_destroy(c, k, 0, now_us);
 		}
 	}
+}
+
+void tt_conns_set_skip(tt_conns *c, tt_conns_skip_fn fn, void *user)
+{
+	if (!c)
+		return;
+	c->skip_fn = fn;
+	c->skip_user = user;
 }
 
 void tt_conns_get_stats(const tt_conns *c, tt_conns_stats *st)

@@ -10,6 +10,13 @@
  *
  * The table is capped: when full, the connection idle the longest is
  * closed to make room (counted in stats.evicted).
+ *
+ * A connection whose decoder gives up (tt_decoder_is_idle: not HTTP, or
+ * HTTP that switched protocols) on bytes seen without a gap is skipped:
+ * its decoder is freed, the skip callback tells the kernel side to stop
+ * sending its bytes, and whatever still comes is dropped.  It stays
+ * skipped until it ends; a new connection with the same (tgid, ssl) after
+ * that starts afresh.
  */
 #ifndef TOKENTAP_CONNS_H
 #define TOKENTAP_CONNS_H
@@ -46,6 +53,8 @@ typedef struct tt_conns_stats {
 	uint64_t gaps;     /* position gaps seen (lost or cut bytes) */
 	uint64_t records;  /* records delivered */
 	uint64_t truncated; /* of which marked "truncated" */
+	uint64_t skipped;  /* connections given up: no LLM traffic */
+	uint64_t skip_late; /* events of skipped connections, dropped */
 	size_t live;       /* connections open now */
 } tt_conns_stats;
 
@@ -79,6 +88,19 @@ void tt_conns_end(tt_conns *c, uint32_t tgid, uint64_t ssl,
 
 /* The process exited: end all its connections. */
 void tt_conns_end_tgid(tt_conns *c, uint32_t tgid, int64_t now_us);
+
+/*
+ * Told when a connection gets skipped (on = 1, from inside tt_conns_data,
+ * also again for every event that still comes for it: the kernel side may
+ * have lost the first word) and when a skipped connection leaves the table
+ * because its process ended (on = 0, from tt_conns_end_tgid).  Not called
+ * for SSL_free (tt_conns_end): the caller has the event itself.
+ */
+typedef void (*tt_conns_skip_fn)(uint32_t tgid, uint64_t ssl, int on,
+				 void *user);
+
+/* Set (or, with fn NULL, remove) the skip callback. */
+void tt_conns_set_skip(tt_conns *c, tt_conns_skip_fn fn, void *user);
 
 void tt_conns_get_stats(const tt_conns *c, tt_conns_stats *st);
 

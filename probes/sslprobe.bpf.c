@@ -8,6 +8,11 @@
  * in chunks of at most SSLPROBE_CHUNK bytes, each event sized to what it
  * carries.  Every byte a call moved advances the connection's stream
  * position whether or not its event got through, so the loader sees gaps.
+ *
+ * Connections the loader gave up (skip_conns) cost the traps, a lookup at
+ * entry and the thread's entry slot: no copy, no position, no event.  Such
+ * a connection is never taken up again until SSL_free; a pointer reused by
+ * a new connection starts afresh (see SSLPROBE_SKIP_FREED).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -55,20 +60,45 @@ struct {
 	__type(value, __u8);
 } skip_tgids SEC(".maps");
 
+/* What the entry program left in the thread's slot for its return. */
+enum entry_state {
+	ENT_NONE = 0, /* nothing: the return finds no entry (a fault) */
+	ENT_ARMED,    /* a call to trace: ssl, buf, countp, dir are set */
+	ENT_SKIP,     /* a call of a skipped connection: the return counts it */
+	ENT_IGNORE,   /* a process not watched (agent, --pid): nothing to do */
+};
+
 struct entry {
 	__u64 ssl;
 	__u64 buf;
 	__u64 countp; /* size_t * of the _ex calls, else 0 */
 	__u32 dir;
-	__u32 _pad;
+	__u32 state;  /* enum entry_state */
 };
 
+/*
+ * One call in flight per thread: its entry lives in the thread's own
+ * storage, cheaper than a hash keyed by pid_tgid (no hashing, no
+ * allocation per call, freed with the thread).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid: one call in flight per thread */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct entry);
 } entries SEC(".maps");
+
+/*
+ * Connections not worth tracing, set by the loader (SSLPROBE_SKIP) and
+ * marked by SSL_free (SSLPROBE_SKIP_FREED).  LRU: entries of processes
+ * that died without SSL_free age out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct sslprobe_conn_key);
+	__type(value, __u8);
+} skip_conns SEC(".maps");
 
 struct pos_key {
 	__u64 ssl;
@@ -130,15 +160,30 @@ static __always_inline int on_enter(void *ssl, const void *buf, void *countp,
 				    __u32 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct entry e = {};
+	struct sslprobe_conn_key k = {};
+	struct entry *e;
+	__u8 *skip;
 
-	if (!wanted(id >> 32))
+	e = bpf_task_storage_get(&entries, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!e)
+		return 0; /* no memory: the return counts it as no_entry */
+	if (!wanted(id >> 32)) {
+		e->state = ENT_IGNORE;
 		return 0;
-	e.ssl = (__u64)ssl;
-	e.buf = (__u64)buf;
-	e.countp = (__u64)countp;
-	e.dir = dir;
-	bpf_map_update_elem(&entries, &id, &e, BPF_ANY);
+	}
+	k.ssl = (__u64)ssl;
+	k.tgid = id >> 32;
+	skip = bpf_map_lookup_elem(&skip_conns, &k);
+	if (skip && *skip == SSLPROBE_SKIP) {
+		e->state = ENT_SKIP;
+		return 0;
+	}
+	e->ssl = (__u64)ssl;
+	e->buf = (__u64)buf;
+	e->countp = (__u64)countp;
+	e->dir = dir;
+	e->state = ENT_ARMED;
 	return 0;
 }
 
@@ -264,14 +309,20 @@ static __always_inline int on_return(struct pt_regs *ctx, int ex)
 	struct entry *ep, e;
 	__u64 zero = 0, *pp, n, nr;
 
-	ep = bpf_map_lookup_elem(&entries, &id);
-	if (!ep) {
-		/* attached while the call was in flight, or entries full */
+	ep = bpf_task_storage_get(&entries, bpf_get_current_task_btf(), 0, 0);
+	if (!ep || ep->state == ENT_NONE) {
+		/* attached while the call was in flight, or no memory */
 		stat_add(SSLPROBE_ST_NO_ENTRY, 1);
 		return 0;
 	}
 	e = *ep;
-	bpf_map_delete_elem(&entries, &id);
+	ep->state = ENT_NONE;
+	if (e.state == ENT_SKIP) {
+		stat_add(SSLPROBE_ST_SKIPPED, 1);
+		return 0;
+	}
+	if (e.state != ENT_ARMED)
+		return 0;
 
 	if (ex) {
 		/* SSL_read_ex/SSL_write_ex: 1 on success, count in *arg4 */
@@ -376,9 +427,12 @@ SEC("uprobe")
 int BPF_KPROBE(ssl_free_enter, void *ssl)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	struct sslprobe_conn_key k = {};
 	struct pos_key pk = {};
 	struct sslprobe_hdr *h;
 	__u64 *pp, sent = 0, recv = 0;
+	__u8 freed = SSLPROBE_SKIP_FREED;
+	bool skipped;
 
 	if (!ssl || !wanted(id >> 32))
 		return 0;
@@ -396,12 +450,23 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 		recv = *pp;
 		bpf_map_delete_elem(&positions, &pk);
 	}
+	k.ssl = (__u64)ssl;
+	k.tgid = id >> 32;
+	skipped = bpf_map_lookup_elem(&skip_conns, &k) != NULL;
 	/* A connection that never moved a byte is of no interest. */
-	if (!sent && !recv)
+	if (!sent && !recv && !skipped)
 		return 0;
+	/*
+	 * The loader may still decide to skip this connection (its events
+	 * lag the calls): the mark refuses that decision, so that a new
+	 * connection on the same pointer starts traced.  The loader drops
+	 * the mark when it reads this FREE event: set it before the event.
+	 */
+	bpf_map_update_elem(&skip_conns, &k, &freed, BPF_ANY);
 
 	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
 	if (!h) {
+		/* the mark stays until the LRU takes it: slower, never wrong */
 		stat_add(SSLPROBE_ST_FREE_DROPS, 1);
 		return 0;
 	}

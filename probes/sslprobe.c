@@ -219,6 +219,24 @@ static void skip_tgid(struct probe *p, uint32_t tgid)
 			     &one, sizeof(one), BPF_ANY);
 }
 
+/*
+ * tt_conns gave a connection up (on) or forgets one (off).  The insert
+ * never replaces: an SSLPROBE_SKIP_FREED mark there means the connection
+ * was freed already and the pointer may carry a new one.
+ */
+static void skip_conn(uint32_t tgid, uint64_t ssl, int on, void *arg)
+{
+	struct probe *p = arg;
+	struct sslprobe_conn_key k = { .ssl = ssl, .tgid = tgid };
+	__u8 v = SSLPROBE_SKIP;
+
+	if (on)
+		bpf_map__update_elem(p->skel->maps.skip_conns, &k, sizeof(k),
+				     &v, sizeof(v), BPF_NOEXIST);
+	else
+		bpf_map__delete_elem(p->skel->maps.skip_conns, &k, sizeof(k), 0);
+}
+
 static void on_agent_pid(int pid, void *arg)
 {
 	skip_tgid(arg, (uint32_t)pid);
@@ -268,6 +286,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (h->type == SSLPROBE_EV_FREE) {
 		p->ev_free++;
 		tt_conns_end(p->conns, h->tgid, h->ssl, h->pos, h->aux, ts_us);
+		/* SSL_free's mark (or a skip): the pointer is free for reuse */
+		skip_conn(h->tgid, h->ssl, 0, p);
 		return 0;
 	}
 	if (h->type == SSLPROBE_EV_PROC) {
@@ -332,7 +352,8 @@ static void print_stats(struct probe *p, const char *what, size_t nfiles)
 		"dropped_events=%llu dropped_bytes=%llu faults=%llu "
 		"fault_bytes=%llu cut_bytes=%llu busy=%llu busy_bytes=%llu "
 		"frees=%llu free_drops=%llu no_entry=%llu proc_drops=%llu "
-		"conns_live=%zu conns_opened=%llu gaps=%llu records=%llu "
+		"skipped=%llu conns_live=%zu conns_opened=%llu "
+		"conns_skipped=%llu skip_late=%llu gaps=%llu records=%llu "
 		"truncated_records=%llu agent_events=%llu files=%zu uprobes_now=%zu\n",
 		what, (unsigned long long)s[SSLPROBE_ST_CALLS],
 		(unsigned long long)s[SSLPROBE_ST_EVENTS],
@@ -348,7 +369,9 @@ static void print_stats(struct probe *p, const char *what, size_t nfiles)
 		(unsigned long long)s[SSLPROBE_ST_FREE_DROPS],
 		(unsigned long long)s[SSLPROBE_ST_NO_ENTRY],
 		(unsigned long long)s[SSLPROBE_ST_PROC_DROPS],
+		(unsigned long long)s[SSLPROBE_ST_SKIPPED],
 		cs.live, (unsigned long long)cs.opened,
+		(unsigned long long)cs.skipped, (unsigned long long)cs.skip_late,
 		(unsigned long long)cs.gaps, (unsigned long long)cs.records,
 		(unsigned long long)cs.truncated,
 		(unsigned long long)p->ev_agent, nfiles,
@@ -595,6 +618,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tokentap-probe: out of memory\n");
 		goto cleanup;
 	}
+	tt_conns_set_skip(p.conns, skip_conn, &p);
 	if (open_sinks(&p) < 0)
 		goto cleanup;
 	sync_clocks(&p);

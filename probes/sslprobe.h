@@ -8,6 +8,10 @@
  * events.  Each carries the stream offset of its first byte within its
  * direction of its connection (tgid, ssl), so the loader sees any gap: a
  * dropped or cut event never goes unnoticed.
+ *
+ * A connection the loader's decoder gave up (not HTTP, or HTTP that
+ * switched protocols) goes into the skip_conns map: its calls then cost
+ * the trap and a lookup, and move no byte and no position.
  */
 #ifndef TOKENTAP_SSLPROBE_H
 #define TOKENTAP_SSLPROBE_H
@@ -61,6 +65,28 @@ struct sslprobe_proc {
 	char exe[SSLPROBE_EXE_PARTS][SSLPROBE_EXE_PART];
 };
 
+/* Key of the skip_conns map: the connection, as in the events. */
+struct sslprobe_conn_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 _pad; /* zero */
+};
+
+/* Values of skip_conns. */
+enum sslprobe_skip {
+	/* set by the loader: the connection carries no LLM traffic */
+	SSLPROBE_SKIP = 1,
+	/*
+	 * set by SSL_free, cleared by the loader when it reads the FREE
+	 * event: the loader may still decide to skip the freed connection
+	 * (events in the ring lag the calls), and the new connection a
+	 * reused SSL pointer may already carry must not inherit that.  The
+	 * loader inserts SSLPROBE_SKIP with BPF_NOEXIST, so this value
+	 * refuses it.
+	 */
+	SSLPROBE_SKIP_FREED = 2,
+};
+
 /* Counters in the per-CPU "stats" map; every loss has one. */
 enum sslprobe_stat {
 	SSLPROBE_ST_CALLS,       /* calls that moved bytes */
@@ -77,6 +103,7 @@ enum sslprobe_stat {
 	SSLPROBE_ST_FREE_DROPS,  /* SSL_free events lost */
 	SSLPROBE_ST_NO_ENTRY,    /* a return without its saved entry */
 	SSLPROBE_ST_PROC_DROPS,  /* process events lost */
+	SSLPROBE_ST_SKIPPED,     /* calls of connections in skip_conns */
 	SSLPROBE_ST_MAX,
 };
 
