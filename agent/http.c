@@ -1,10 +1,12 @@
 /* http.c - the collector client: libcurl through a run-time function table. */
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tokentap/error.h"
 #include "http.h"
@@ -26,7 +28,19 @@ static struct curl_api {
 
 static pthread_once_t api_once = PTHREAD_ONCE_INIT;
 
-static void api_load(void)
+/*
+ * Set while this process loads libcurl.  A fork() meanwhile (another
+ * thread of the host) gives a child whose copy of libcurl may be half
+ * relocated, dlopen() having run in a thread the child does not have; and
+ * glibc's pthread_once runs api_load again in such a child, where dlopen()
+ * returns that same half-made copy: its first call crashed the child
+ * (SIGSEGV in libcurl, 1,000 forks while calling).  The child sees the
+ * flag in its copy of our memory and leaves libcurl alone: its records go
+ * to the spool (http_new fails with TT_ENOTSUP) and TOKENTAP_OUT.
+ */
+static int loading;
+
+static void api_load_locked(void)
 {
 	static const char *const names[] = { "libcurl.so.4", "libcurl.so",
 					     "libcurl-gnutls.so.4" };
@@ -57,6 +71,23 @@ static void api_load(void)
 	api.ok = 1;
 }
 
+static void api_load(void)
+{
+	if (__atomic_load_n(&loading, __ATOMIC_ACQUIRE)) {
+		tt_log(TT_LOG_WARN, "forked while the parent loaded libcurl: "
+		       "this process spools its records");
+		return;
+	}
+	__atomic_store_n(&loading, 1, __ATOMIC_RELEASE);
+	api_load_locked();
+	__atomic_store_n(&loading, 0, __ATOMIC_RELEASE);
+}
+
+void tt_http_preload(void)
+{
+	pthread_once(&api_once, api_load);
+}
+
 struct tt_http {
 	CURL *curl;
 	struct curl_slist *headers;
@@ -64,6 +95,64 @@ struct tt_http {
 	char unix_path[256];
 	char errbuf[CURL_ERROR_SIZE];
 };
+
+/* Like tokentapd's --token-file: one line; trailing CR, LF, spaces cut. */
+#define TOKEN_MAX 4096
+
+/*
+ * TOKENTAP_TOKEN_FILE names a file holding the collector's bearer token.
+ * Adds "Authorization: Bearer <token>" to h's headers.  The token is never
+ * logged and is wiped from our buffers once libcurl holds its copy.
+ * Returns 0 (also when the variable is unset) or TT_EINVAL / TT_EIO with a
+ * warning; the caller goes on without a token (the collector then answers
+ * 401 and the records wait in the spool).
+ */
+static int add_token(tt_http *h)
+{
+	const char *path = getenv("TOKENTAP_TOKEN_FILE");
+	char tok[TOKEN_MAX + 2], line[TOKEN_MAX + 32];
+	struct curl_slist *l;
+	size_t len = 0;
+	ssize_t r;
+	int fd, rc = 0;
+
+	if (!path || !*path)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		tt_log(TT_LOG_WARN, "TOKENTAP_TOKEN_FILE %s: cannot open it", path);
+		return TT_EIO;
+	}
+	while (len < sizeof(tok) - 1 &&
+	       (r = read(fd, tok + len, sizeof(tok) - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	while (len && (tok[len - 1] == '\n' || tok[len - 1] == '\r' ||
+		       tok[len - 1] == ' '))
+		len--;
+	tok[len] = '\0';
+	/* A header value: visible ASCII only, or the request is malformed. */
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)tok[i] <= 0x20 || (unsigned char)tok[i] >= 0x7f)
+			rc = TT_EINVAL;
+	if (len == 0 || len > TOKEN_MAX)
+		rc = TT_EINVAL;
+	if (rc) {
+		tt_log(TT_LOG_WARN, "TOKENTAP_TOKEN_FILE %s: expected one line "
+		       "of at most %d visible characters", path, TOKEN_MAX);
+		goto out;
+	}
+	snprintf(line, sizeof(line), "Authorization: Bearer %s", tok);
+	l = api.slist_append(h->headers, line);
+	if (l)
+		h->headers = l;
+	else
+		rc = TT_ENOMEM;
+out:
+	explicit_bzero(tok, sizeof(tok));
+	explicit_bzero(line, sizeof(line));
+	return rc;
+}
 
 /* The answer body is a short JSON document we do not need. */
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *user)
@@ -116,6 +205,8 @@ tt_http *tt_http_new(const char *collector, int *err)
 	h->headers = api.slist_append(NULL, "Content-Type: application/x-ndjson");
 	if (h->headers)
 		h->headers = api.slist_append(h->headers, "Expect:");
+	if (h->headers)
+		add_token(h);
 	api.easy_setopt(h->curl, CURLOPT_URL, h->url);
 	if (h->unix_path[0])
 		api.easy_setopt(h->curl, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);

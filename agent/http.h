@@ -21,8 +21,20 @@ typedef struct tt_http tt_http;
  * ignored; records go to /v1/records).  Returns NULL with *err set to
  * TT_EINVAL for a collector string it does not understand, TT_ENOTSUP when
  * libcurl cannot be loaded, TT_ENOMEM.
+ *
+ * When TOKENTAP_TOKEN_FILE names a readable file of one line, every POST
+ * carries "Authorization: Bearer <that line>" (tokentapd --token-file).
+ * An unreadable or malformed file costs one warning; records are then sent
+ * without a token.
  */
 tt_http *tt_http_new(const char *collector, int *err);
+
+/*
+ * Load libcurl now, in the calling thread (tt_http_new does it too).  The
+ * agent calls it under the lock its pthread_atfork prepare handler takes,
+ * so that no fork() of the host lands in the middle of the dlopen().
+ */
+void tt_http_preload(void);
 
 /*
  * POST body (JSON Lines) to /v1/records.  Returns the HTTP status (> 0), or

@@ -134,6 +134,17 @@ static unsigned count_lines(const char *body, size_t len)
 	return n;
 }
 
+/*
+ * The collector judged the records themselves bad: resending cannot help.
+ * 401/403 say nothing of the records (a missing or rotated token): they
+ * wait in the spool until the token is right, like a collector that is down.
+ */
+static int refused(long st)
+{
+	return st >= 400 && st < 500 && st != 401 && st != 403 && st != 408 &&
+	       st != 429;
+}
+
 static int send_spooled(const char *body, size_t len, void *user)
 {
 	tt_shipper *s = user;
@@ -143,7 +154,7 @@ static int send_spooled(const char *body, size_t len, void *user)
 		add(&s->sent, count_lines(body, len));
 		return 0;
 	}
-	if (st >= 400 && st < 500 && st != 408 && st != 429) {
+	if (refused(st)) {
 		tt_log_once(&s->warn_refused, TT_LOG_WARN,
 			    "collector refused spooled records (HTTP %ld); set aside", st);
 		return 1;
@@ -222,7 +233,7 @@ static void deliver(tt_shipper *s, struct item *batch, unsigned n, size_t bytes)
 		s->backoff_ms = 0;
 		if (s->spool_pending)
 			drain(s);
-	} else if (st >= 400 && st < 500 && st != 408 && st != 429) {
+	} else if (refused(st)) {
 		tt_log_once(&s->warn_refused, TT_LOG_WARN,
 			    "collector refused records (HTTP %ld): dropped", st);
 		add(&s->dropped, n);
@@ -344,6 +355,10 @@ tt_shipper *tt_shipper_new(const tt_ship_config *cfg)
 		if (!s->collector)
 			goto fail;
 		s->spool_pending = 1; /* deliver what earlier runs left */
+		/* Here, not in our thread: the agent creates the shipper under
+		 * the lock its fork handler takes, and a fork during the dlopen
+		 * of libcurl left children with a half-loaded copy (http.c). */
+		tt_http_preload();
 	}
 	if (cfg->spool_dir && !(s->spool_opt = strdup(cfg->spool_dir)))
 		goto fail;
