@@ -342,6 +342,11 @@ static int fork_storm(long *children, long *child_calls, long *hung)
 				(*hung)++;
 				bad = 1;
 			} else if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+				fprintf(stderr, "child %d: %s %d\n", base + k,
+					r < 0 ? "waitpid failed" :
+					WIFSIGNALED(st) ? "killed by signal" : "exit",
+					r < 0 ? errno : WIFSIGNALED(st) ? WTERMSIG(st) :
+					WEXITSTATUS(st));
 				bad = 1;
 			}
 		}
