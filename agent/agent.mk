@@ -30,6 +30,9 @@ AGENT_UNIT_OBJS := $(AGENT_UNIT_SRCS:%.c=$(SAN)/obj/%.o)
 AGENT_TESTS := $(patsubst tests/%.c,$(SAN)/tests/%,$(wildcard tests/test_agent_*.c))
 UNIT_TESTS += $(AGENT_TESTS)
 
+# Enforce mode's test cuts its input with the shared splitter.
+$(SAN)/tests/test_agent_enforce: $(SAN)/obj/tests/support/split.o
+
 $(AGENT_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(AGENT_UNIT_OBJS) $(DECODER_SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lpthread -ldl
