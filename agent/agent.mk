@@ -53,3 +53,12 @@ $(AGENT_BENCH_BIN): bench/bench_agent_tls.c
 	$(call msg,CC,$@)$(CC) $(BASE_CFLAGS) -O2 -o $@ $< -lssl -lcrypto -lpthread
 BENCHES += bench/bench_agent.sh
 bench/bench_agent.sh: $(AGENT_BENCH_BIN) $(AGENT_SO)
+
+# Benchmark: what the budget check adds to an LLM call's request path
+# (enforce mode against a real tokentapd, side by side with monitor mode).
+BUDGET_BENCH := $(BUILD)/bench/bench_budget
+BUDGET_BENCH_OBJS := $(filter-out agent/hooks.c agent/agent.c,$(AGENT_SRCS))
+$(BUDGET_BENCH): $(BUILD)/obj/bench/bench_budget.o $(BUDGET_BENCH_OBJS:%.c=$(BUILD)/obj/%.o) $(DECODER_LIB) | $(BUILD)/tokentapd
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) -o $@ $^ $(DECODER_LIBS) -lpthread -ldl
+BENCHES += $(BUDGET_BENCH)

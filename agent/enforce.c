@@ -2,6 +2,7 @@
 #include "enforce.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -137,6 +138,23 @@ int tt_enforce_response(const char *provider, const char *rule, const char *task
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
+/* memmem for short needles: glibc's two-way setup costs more than the scan. */
+static const char *find(const char *h, size_t n, const char *needle, size_t nl)
+{
+	const char *end = h + n;
+
+	while ((size_t)(end - h) >= nl) {
+		const char *c = memchr(h, needle[0], (size_t)(end - h) - nl + 1);
+
+		if (!c)
+			return NULL;
+		if (memcmp(c, needle, nl) == 0)
+			return c;
+		h = c + 1;
+	}
+	return NULL;
+}
+
 /* ---- the request head ---------------------------------------------------- */
 
 struct head {
@@ -167,15 +185,14 @@ static int parse_head(const char *p, size_t n, struct head *h)
 	const char *end = NULL, *line, *sp1, *sp2, *eol;
 	size_t ml;
 
-	memset(h, 0, sizeof(*h));
 	h->content_length = -1;
-	for (size_t i = 0; i + 3 < n; i++)
-		if (p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n') {
-			end = p + i + 4;
-			break;
-		}
+	h->chunked = 0;
+	h->host[0] = h->task[0] = h->tenant[0] = h->feature[0] = '\0';
+	memset(h->method, 0, sizeof(h->method));
+	end = find(p, n, "\r\n\r\n", 4);
 	if (!end)
 		return n > HEAD_MAX ? -1 : 0;
+	end += 4;
 	h->len = (size_t)(end - p);
 	eol = memchr(p, '\r', h->len);
 	sp1 = memchr(p, ' ', (size_t)(eol - p));
@@ -354,6 +371,71 @@ static void blocked_record(const struct head *h, const tt_route *rt, const tt_re
 	ship_fn(&rec);
 }
 
+/* ---- model and output ceiling, cheaply ------------------------------------ */
+
+/*
+ * The value of key in a JSON body, found by its quoted name followed by a
+ * colon: inside a JSON string a quote is escaped, so an unescaped "key":
+ * is a key.  The first one with a value of the wanted type wins (a nested
+ * "model": {...} in a tool schema is skipped).  Full parsing (hashes too,
+ * decoder/request.h) costs microseconds a call and happens only for a
+ * blocked call's record; the decoder does it anyway for the rest.
+ */
+static const char *json_value(const char *b, size_t n, const char *key, size_t klen)
+{
+	const char *p = b, *end = b + n;
+
+	while (p < end) {
+		const char *q = find(p, (size_t)(end - p), key, klen);
+
+		if (!q)
+			return NULL;
+		p = q + klen;
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+			p++;
+		if (p >= end || *p != ':')
+			continue;
+		p++;
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+			p++;
+		if (p < end)
+			return p;
+	}
+	return NULL;
+}
+
+static void quick_fields(const char *b, size_t n, char *model, size_t mcap, int64_t *max_tokens)
+{
+	static const struct { const char *k; size_t l; } outs[] = {
+		{"\"max_tokens\"", 12}, {"\"max_completion_tokens\"", 23},
+		{"\"max_output_tokens\"", 19}, {"\"maxOutputTokens\"", 17}, {"\"num_predict\"", 13},
+	};
+	const char *v = json_value(b, n, "\"model\"", 7), *end = b + n;
+
+	model[0] = '\0';
+	*max_tokens = -1;
+	while (v) {
+		if (*v == '"') {
+			const char *q = memchr(v + 1, '"', (size_t)(end - v - 1));
+
+			if (q && !memchr(v + 1, '\\', (size_t)(q - v - 1)))
+				tt_record_set(model, mcap, v + 1, (size_t)(q - v - 1));
+			break;
+		}
+		v = json_value(v, (size_t)(end - v), "\"model\"", 7);
+	}
+	for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]) && *max_tokens < 0; i++) {
+		v = json_value(b, n, outs[i].k, outs[i].l);
+		if (v && *v >= '0' && *v <= '9') {
+			int64_t x = 0;
+
+			for (; v < end && *v >= '0' && *v <= '9' && x < (INT64_MAX - 9) / 10; v++)
+				x = x * 10 + (*v - '0');
+			*max_tokens = x;
+		}
+	}
+}
+
 /*
  * A whole request (head h, body) is known.  Returns 0 allow (reservation
  * queued), 1 denied and diverted, -1 denied but not deliverable.
@@ -368,24 +450,29 @@ static int decide(tt_enforce *e, void *ssl, const struct head *h, const char *bo
 	char reason[384], rule[64], resp[4096];
 	int v, n;
 
+	int64_t max_tokens;
+	char model[128];
+
 	memset(&info, 0, sizeof(info));
 	if (!tt_route_match(&rt, h->method, h->target, h->target_len, h->host[0] ? h->host : NULL))
 		return 0;
-	tt_request_parse(&info, &rt, body, blen);
+	quick_fields(body, blen, model, sizeof(model), &max_tokens);
 	memset(&k, 0, sizeof(k));
 	if (key_fn)
 		key_fn(&k);
+	/* Same sizes on both sides: plain copies. */
+	_Static_assert(sizeof(k.task) == sizeof(h->task) && sizeof(k.tenant) == sizeof(h->tenant) &&
+		       sizeof(k.feature) == sizeof(h->feature), "attribution sizes");
 	if (h->task[0])
-		snprintf(k.task, sizeof(k.task), "%s", h->task);
+		memcpy(k.task, h->task, sizeof(k.task));
 	if (h->tenant[0])
-		snprintf(k.tenant, sizeof(k.tenant), "%s", h->tenant);
+		memcpy(k.tenant, h->tenant, sizeof(k.tenant));
 	if (h->feature[0])
-		snprintf(k.feature, sizeof(k.feature), "%s", h->feature);
-	snprintf(k.model, sizeof(k.model), "%s", info.model[0] ? info.model : rt.path_model);
-	snprintf(k.provider, sizeof(k.provider), "%s", rt.provider ? rt.provider : "");
-	v = tt_lease_reserve(&k, tt_enforce_input_estimate(blen),
-			     info.parsed && info.max_tokens > 0 ? info.max_tokens : -1, &r, reason,
-			     sizeof(reason), rule, sizeof(rule));
+		memcpy(k.feature, h->feature, sizeof(k.feature));
+	tt_record_set(k.model, sizeof(k.model), model[0] ? model : rt.path_model, (size_t)-1);
+	tt_record_set(k.provider, sizeof(k.provider), rt.provider ? rt.provider : "", (size_t)-1);
+	v = tt_lease_reserve(&k, tt_enforce_input_estimate(blen), max_tokens > 0 ? max_tokens : -1,
+			     &r, reason, sizeof(reason), rule, sizeof(rule));
 	if (v == TT_LEASE_ALLOW) {
 		if (e->nres == PENDING) {
 			/* Records lag far behind: keep the oldest as spent. */
@@ -401,6 +488,7 @@ static int decide(tt_enforce *e, void *ssl, const struct head *h, const char *bo
 	tt_log(TT_LOG_INFO, "enforce: blocked %s %.*s (task %s): %s", h->method,
 	       (int)(h->target_len > 200 ? 200 : h->target_len), h->target,
 	       k.task[0] ? k.task : "-", reason);
+	tt_request_parse(&info, &rt, body, blen);  /* the hashes, for the record */
 	blocked_record(h, &rt, &info, &k, blen);
 	n = tt_enforce_response(rt.provider, rule, k.task, reason, resp, sizeof(resp));
 	if (n > 0 && divert(e, ssl, resp, (size_t)n) == 0)
