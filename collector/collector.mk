@@ -69,3 +69,6 @@ $(COL_BENCH): $(BUILD)/obj/bench/bench_ingest.o | $(TOKENTAPD)
 #   make build/san/tokentapd && TOKENTAPD_BIN=build/san/tokentapd tests/e2e/test_collector_api.sh
 $(SAN)/tokentapd: $(SAN)/obj/collector/tokentapd.o $(COL_SAN_LIB)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(COL_LIBS)
+
+# Budgets, leases, enforce mode, detectors and alerts, end to end (issue #6).
+E2E_TESTS += $(wildcard tests/e2e/test_budget_*.sh tests/e2e/test_alerts_*.sh)
