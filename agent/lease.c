@@ -659,6 +659,7 @@ void tt_lease_release_all(void)
 	 * release only makes room sooner.  Bounded: one short request per key. */
 	char body[512], ans[256];
 	size_t alen;
+	int64_t deadline = mono_us() + 500000;  /* an exit is not held up longer */
 
 	if (!cfg.enabled)
 		return;
@@ -676,7 +677,8 @@ void tt_lease_release_all(void)
 			     (long long)(e->tok_unl || e->tok_left < 0 ? 0 : e->tok_left),
 			     (long long)(e->calls_unl || e->calls_left < 0 ? 0 : e->calls_left));
 		e->have = 0;
-		if (n > 0 && (size_t)n < sizeof(body) && mono_us() >= down_until)
+		if (n > 0 && (size_t)n < sizeof(body) && mono_us() >= down_until &&
+		    mono_us() < deadline)
 			post("/v1/lease", body, (size_t)n, ans, sizeof(ans), &alen);
 	}
 	pthread_mutex_unlock(&mu);
