@@ -167,7 +167,7 @@ static __always_inline int on_enter(void *ssl, const void *buf, void *countp,
 	e = bpf_task_storage_get(&entries, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!e)
-		return 0; /* no memory: the return counts it as no_entry */
+		return 0; /* no memory, or busy: the return counts no_entry */
 	if (!wanted(id >> 32)) {
 		e->state = ENT_IGNORE;
 		return 0;
@@ -311,7 +311,7 @@ static __always_inline int on_return(struct pt_regs *ctx, int ex)
 
 	ep = bpf_task_storage_get(&entries, bpf_get_current_task_btf(), 0, 0);
 	if (!ep || ep->state == ENT_NONE) {
-		/* attached while the call was in flight, or no memory */
+		/* attached while the call was in flight, or no slot */
 		stat_add(SSLPROBE_ST_NO_ENTRY, 1);
 		return 0;
 	}
