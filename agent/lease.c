@@ -74,6 +74,33 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* TOKENTAP_TOKEN_FILE (as http.c reads it): the collector's bearer token
+ * for TCP; read once, never logged. */
+static char token[4097];
+
+static void load_token(void)
+{
+	const char *path = getenv("TOKENTAP_TOKEN_FILE");
+	size_t len = 0;
+	ssize_t r;
+	int fd;
+
+	token[0] = '\0';
+	if (!path || !*path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;  /* http.c says so once */
+	while (len < sizeof(token) - 1 && (r = read(fd, token + len, sizeof(token) - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	while (len && (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
+		len--;
+	token[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)token[i] <= 0x20 || (unsigned char)token[i] >= 0x7f)
+			len = 0;
+	if (len == 0 || len >= sizeof(token) - 1)
+		explicit_bzero(token, sizeof(token));
+}
+
 static void new_agent_id(void)
 {
 	unsigned char r[8];
@@ -92,6 +119,8 @@ void tt_lease_setup(const char *collector, int fail_closed, int timeout_ms)
 	cfg.fail_closed = fail_closed;
 	cfg.timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
 	new_agent_id();
+	if (cfg.enabled && strncmp(cfg.collector, "http://", 7) == 0)
+		load_token();
 }
 
 /* ---- a small HTTP/1.1 client: one request per connection -------------- */
@@ -178,7 +207,7 @@ static int post(const char *path, const char *body, size_t blen, char *out, size
 		size_t *olen)
 {
 	int64_t deadline = mono_us() + (int64_t)cfg.timeout_ms * 1000;
-	char head[512], host[256], *resp = NULL;
+	char head[512 + sizeof(token)], host[256], *resp = NULL;
 	size_t n = 0, rcap = ANSWER_MAX + 1024;
 	int fd, status = -1, hl;
 
@@ -187,9 +216,11 @@ static int post(const char *path, const char *body, size_t blen, char *out, size
 		return -1;
 	hl = snprintf(head, sizeof(head),
 		      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-		      "Content-Length: %zu\r\nConnection: close\r\n\r\n", path, host, blen);
+		      "Content-Length: %zu\r\nConnection: close\r\n%s%s%s\r\n", path, host, blen,
+		      token[0] ? "Authorization: Bearer " : "", token, token[0] ? "\r\n" : "");
 	if (hl < 0 || (size_t)hl >= sizeof(head))
 		goto out;
+	/* head is wiped below: it may hold the token. */
 	for (int part = 0; part < 2; part++) {
 		const char *p = part ? body : head;
 		size_t left = part ? blen : (size_t)hl;
@@ -243,6 +274,7 @@ static int post(const char *path, const char *body, size_t blen, char *out, size
 		out[*olen] = '\0';
 	}
 out:
+	explicit_bzero(head, sizeof(head));
 	free(resp);
 	close(fd);
 	return status;
