@@ -32,6 +32,8 @@ struct tt_exchange {
 	tt_buf req_body;
 	uint64_t req_bytes;
 	int req_ended;
+	tt_request_info info;  /* read from the body once, when first needed */
+	int info_done;
 	int64_t t_start, t_req_end;
 
 	/* response */
@@ -146,12 +148,50 @@ void tt_exchange_request_body(tt_exchange *ex, const void *data, size_t len)
 		tt_decompress_feed(ex->req_dec, data, len);
 }
 
+/* Parse the request body, once. */
+static const tt_request_info *request_info(tt_exchange *ex)
+{
+	if (!ex->info_done) {
+		if (ex->req_dec)
+			tt_decompress_end(ex->req_dec);
+		tt_request_parse(&ex->info, &ex->route,
+				 ex->req_body.data ? ex->req_body.data : "",
+				 ex->req_body.len);
+		ex->info_done = 1;
+	}
+	return &ex->info;
+}
+
+/* The record's request-side fields, shared by on_request and the end. */
+static void fill_request(tt_exchange *ex, tt_record *r, const tt_request_info *info)
+{
+	r->ts_us = ex->t_start;
+	TT_RECORD_SET(r, request_model, info->model, (size_t)-1);
+	r->max_tokens = info->max_tokens;
+	TT_RECORD_SET(r, prompt_hash, info->prompt_hash, (size_t)-1);
+	TT_RECORD_SET(r, prefix_hash, info->prefix_hash, (size_t)-1);
+	r->request_bytes = (int64_t)ex->req_bytes;
+	TT_RECORD_SET(r, side, ex->server_side ? "server" : "client", (size_t)-1);
+}
+
+static int request_stream(const tt_exchange *ex, const tt_request_info *info);
+
 void tt_exchange_request_end(tt_exchange *ex, int64_t now_us)
 {
 	if (ex->req_ended)
 		return;
 	ex->req_ended = 1;
 	ex->t_req_end = now_us;
+	if (!ex->llm || ex->finished || !ex->cfg->on_request)
+		return;
+	const tt_request_info *info = request_info(ex);
+	if (!info->parsed && !ex->req_body.truncated)
+		return;
+	tt_record r = ex->rec;
+	fill_request(ex, &r, info);
+	r.stream = request_stream(ex, info);
+	TT_RECORD_SET(&r, model, info->model, (size_t)-1);
+	ex->cfg->on_request(&r, ex->cfg->user);
 }
 
 void tt_exchange_response_status(tt_exchange *ex, int status, int64_t now_us)
@@ -253,7 +293,6 @@ static int looks_like_object(const tt_buf *b)
 
 void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 {
-	tt_request_info info;
 	tt_record *r = &ex->rec;
 
 	if (ex->finished)
@@ -262,10 +301,7 @@ void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 	if (!ex->llm || !ex->cfg->on_record)
 		return;
 
-	if (ex->req_dec)
-		tt_decompress_end(ex->req_dec);
-	tt_request_parse(&info, &ex->route, ex->req_body.data ? ex->req_body.data : "",
-			 ex->req_body.len);
+	tt_request_info info = *request_info(ex);
 	/* The body shape confirms the path: an LLM request is a JSON object.
 	 * One that begins like one but does not parse is kept, marked. */
 	int req_cut = ex->req_body.truncated || ex->req_body.oom ||
@@ -278,7 +314,7 @@ void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 		tt_body_end(ex->body);
 
 	int stream = request_stream(ex, &info);
-	r->ts_us = ex->t_start;
+	fill_request(ex, r, &info);
 	if (ex->t_first && ex->t_req_end && ex->t_first >= ex->t_req_end)
 		r->ttft_ms = (double)(ex->t_first - ex->t_req_end) / 1000.0;
 	else if (ex->t_first)
@@ -286,14 +322,9 @@ void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 	if (now_us >= ex->t_start)
 		r->duration_ms = (double)(now_us - ex->t_start) / 1000.0;
 	r->status = ex->status;
-	TT_RECORD_SET(r, request_model, info.model, (size_t)-1);
 	TT_RECORD_SET(r, model, ex->usage.model[0] ? ex->usage.model : info.model,
 		      (size_t)-1);
 	r->stream = stream;
-	r->max_tokens = info.max_tokens;
-	TT_RECORD_SET(r, prompt_hash, info.prompt_hash, (size_t)-1);
-	TT_RECORD_SET(r, prefix_hash, info.prefix_hash, (size_t)-1);
-	r->request_bytes = (int64_t)ex->req_bytes;
 	r->response_bytes = ex->body ? (int64_t)tt_body_decoded_bytes(ex->body) : 0;
 	fill_usage(ex, &info, stream);
 
@@ -308,7 +339,6 @@ void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 	if (!err && ex->usage.provider_error && ex->status >= 200 && ex->status < 300)
 		err = "provider_error";
 	TT_RECORD_SET(r, error, err, (size_t)-1);
-	TT_RECORD_SET(r, side, ex->server_side ? "server" : "client", (size_t)-1);
 	tt_record_new_id(r);
 	ex->cfg->on_record(r, ex->cfg->user);
 }

@@ -459,6 +459,61 @@ static void test_compressed_chunked_request(void **state)
 	tbuf_free(&recv);
 }
 
+/* on_request: called once per LLM request, before any of its response. */
+static int requests_seen;
+static tt_record last_request;
+
+static void on_request(const tt_record *rec, void *user)
+{
+	(void)user;
+	requests_seen++;
+	last_request = *rec;
+}
+
+static void count_record(const tt_record *rec, void *user)
+{
+	(void)rec;
+	(*(int *)user)++;
+}
+
+static void test_on_request(void **state)
+{
+	(void)state;
+	tt_decoder_config cfg;
+	tbuf req = { 0 }, resp = { 0 };
+	int records = 0;
+
+	chat_request(&req, "X-Tokentap-Task: t-9\r\n");
+	chat_response(&resp);
+	tt_decoder_config_init(&cfg);
+	cfg.on_record = count_record;
+	cfg.on_request = on_request;
+	cfg.user = &records;
+	requests_seen = 0;
+	tt_decoder *d = tt_decoder_new(&cfg);
+	/* The request in two writes: nothing until it is whole. */
+	assert_int_equal(tt_decoder_feed(d, TT_DIR_SENT, req.p, req.n - 5, 1), 0);
+	assert_int_equal(requests_seen, 0);
+	assert_int_equal(tt_decoder_feed(d, TT_DIR_SENT, req.p + req.n - 5, 5, 2), 0);
+	assert_int_equal(requests_seen, 1);
+	assert_int_equal(records, 0);
+	assert_string_equal(last_request.task, "t-9");
+	assert_string_equal(last_request.request_model, "gpt-4o-mini");
+	assert_int_equal(last_request.max_tokens, 50);
+	assert_int_equal(last_request.request_bytes, (int64_t)strlen(chat_req_body));
+	assert_int_equal(last_request.input_tokens, TT_NULL);
+	/* A non-LLM request is not announced. */
+	static const char get[] = "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n";
+	assert_int_equal(tt_decoder_feed(d, TT_DIR_RECV, resp.p, resp.n, 3), 0);
+	assert_int_equal(records, 1);
+	assert_int_equal(tt_decoder_feed(d, TT_DIR_SENT, get, sizeof(get) - 1, 4), 0);
+	assert_int_equal(requests_seen, 1);
+	tt_decoder_close(d, 5);
+	tt_decoder_free(d);
+	tbuf_free(&req);
+	tbuf_free(&resp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_huge_json_body),
 		cmocka_unit_test(test_early_response),
 		cmocka_unit_test(test_compressed_chunked_request),
+		cmocka_unit_test(test_on_request),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,15 @@ typedef void (*tt_record_fn)(const tt_record *rec, void *user);
 
 typedef struct tt_decoder_config {
 	tt_record_fn on_record;
+	/*
+	 * Optional: called when an LLM request has been read whole, before
+	 * any of its response, with a record that holds only what the
+	 * request tells (method, path, host, provider, api, attribution,
+	 * request_model, stream, max_tokens, request_bytes, hashes).  Enforce
+	 * mode feeds a write to the decoder before passing it on, and decides
+	 * here whether it may leave.
+	 */
+	tt_record_fn on_request;
 	void *user;
 	/* Caps; 0 means the default shown. */
 	size_t max_header_bytes;   /* one message head: 64 KiB */
