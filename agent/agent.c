@@ -44,7 +44,7 @@ static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_rwlock_t ship_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 static void agent_exit(void);
-static int warn_slot, warn_conn, warn_ship, warn_drop;
+static int warn_slot, warn_conn, warn_ship, warn_drop, warn_h2dec;
 
 static int64_t now_us(void)
 {
@@ -113,9 +113,19 @@ static void on_record(const tt_record *rec_in, void *user)
 	tt_record rec = *rec_in;
 	tt_conn *c = user;
 
-	if (c && c->enf)
-		tt_enforce_settle(c->enf, rec_in);
+	/* A blocked HTTP/2 call's record went out when it was refused. */
+	if (c && c->enf && tt_enforce_settle(c->enf, &rec))
+		return;
 	ship_record(&rec);
+}
+
+/* Enforce mode: the decoder read a whole request (HTTP/2: before it left). */
+static void on_request(const tt_record *rec, void *user)
+{
+	tt_conn *c = user;
+
+	if (c && c->enf)
+		tt_enforce_request(c->enf, rec);
 }
 
 /* enforce.c: the attribution a lease key starts from. */
@@ -207,7 +217,7 @@ void tt_agent_observe(void *ssl, tt_dir dir, const void *buf, size_t len)
 		goto out;
 	}
 	if (!c) {
-		c = tt_conn_new(my_pid, on_record, NULL);
+		c = tt_conn_new(my_pid, on_record, tt_enforce_on ? on_request : NULL, NULL);
 		if (!c) {
 			tt_log_once(&warn_conn, TT_LOG_WARN,
 				    "out of memory for connection state; "
@@ -241,7 +251,7 @@ static tt_conn *enforce_conn(void *ssl, int create)
 	if (c == TT_CONN_PASS || (c && c->pid != my_pid))
 		return NULL;
 	if (!c && create) {
-		c = tt_conn_new(my_pid, on_record, NULL);
+		c = tt_conn_new(my_pid, on_record, on_request, NULL);
 		if (!c)
 			return NULL;
 		tt_conn_set(ssl, idx, c);
@@ -260,9 +270,35 @@ int tt_agent_enforce_write(void *ssl, const void *buf, size_t len, long *ret)
 	c = enforce_conn(ssl, 1);
 	if (c)
 		handled = tt_enforce_write(c->enf, ssl, buf, len, ret);
+	if (handled == TT_ENFORCE_PREFED && tt_decoder_is_idle(c->dec)) {
+		/* The decoder gave up on the connection: nothing more to check.
+		 * The write goes out; the hook's report finds no state. */
+		tt_log_once(&warn_h2dec, TT_LOG_WARN, "enforce: an HTTP/2 connection could not be "
+			    "decoded; its calls are not checked");
+		tt_conn_set(ssl, tt_conn_slot_init(), TT_CONN_PASS);
+		tt_conn_end(c, 1, now_us());
+	}
 	tt_guard_leave();
 	errno = saved;
 	return handled;
+}
+
+void tt_agent_enforce_sent(void *ssl, size_t n)
+{
+	tt_conn *c = enforce_conn(ssl, 0);
+
+	if (c)
+		tt_enforce_sent(c->enf, n);
+}
+
+/* enforce.c (HTTP/2): the decoder sees a write before it leaves.  Its
+ * errors show in tt_decoder_is_idle, checked by tt_agent_enforce_write. */
+static void enforce_feed(void *ssl, const void *buf, size_t len)
+{
+	tt_conn *c = enforce_conn(ssl, 0);
+
+	if (c)
+		tt_decoder_feed(c->dec, TT_DIR_SENT, buf, len, now_us());
 }
 
 int tt_agent_enforce_read(void *ssl, void *buf, size_t cap, size_t *got, int peek)
@@ -363,6 +399,7 @@ __attribute__((constructor)) static void agent_init(void)
 						   : "unix:/run/tokentap/tokentapd.sock",
 			       fail && strcmp(fail, "closed") == 0, (int)ms);
 		tt_enforce_setup(enforce_key, ship_record, enforce_sent);
+		tt_enforce_set_feed(enforce_feed);
 		tt_enforce_on = 1;
 	} else if (mode && strcmp(mode, "monitor") != 0 && mode[0]) {
 		tt_log(TT_LOG_WARN, "TOKENTAP_MODE: expected monitor or enforce; monitoring");

@@ -25,6 +25,13 @@ void tt_agent_conn_over(void *ssl, int forget);
  * of the synthetic response copied into buf (*got; 0 is EOF).
  */
 int tt_agent_enforce_write(void *ssl, const void *buf, size_t len, long *ret);
+/*
+ * tt_agent_enforce_write returned TT_AGENT_PREFED (HTTP/2): the hook does
+ * the real write without observing it, then reports the bytes it sent
+ * (0 on failure) here.
+ */
+#define TT_AGENT_PREFED 2
+void tt_agent_enforce_sent(void *ssl, size_t n);
 int tt_agent_enforce_read(void *ssl, void *buf, size_t cap, size_t *got, int peek);
 
 #endif

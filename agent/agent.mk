@@ -30,8 +30,9 @@ AGENT_UNIT_OBJS := $(AGENT_UNIT_SRCS:%.c=$(SAN)/obj/%.o)
 AGENT_TESTS := $(patsubst tests/%.c,$(SAN)/tests/%,$(wildcard tests/test_agent_*.c))
 UNIT_TESTS += $(AGENT_TESTS)
 
-# Enforce mode's test cuts its input with the shared splitter.
-$(SAN)/tests/test_agent_enforce: $(SAN)/obj/tests/support/split.o
+# Enforce mode's test cuts its input with the shared splitter and builds
+# HTTP/2 connections with nghttp2's encoder.
+$(SAN)/tests/test_agent_enforce: $(SAN)/obj/tests/support/split.o $(SAN)/obj/tests/support/h2_build.o
 
 $(AGENT_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(AGENT_UNIT_OBJS) $(DECODER_SAN_LIB)
 	@mkdir -p $(dir $@)

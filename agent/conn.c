@@ -10,7 +10,7 @@ char tt_conn_pass_marker;
 
 static tt_conn_free_fn free_hook;
 
-tt_conn *tt_conn_new(pid_t pid, tt_record_fn on_record, void *user)
+tt_conn *tt_conn_new(pid_t pid, tt_record_fn on_record, tt_record_fn on_request, void *user)
 {
 	tt_decoder_config cfg;
 	tt_conn *c = calloc(1, sizeof(*c));
@@ -19,6 +19,7 @@ tt_conn *tt_conn_new(pid_t pid, tt_record_fn on_record, void *user)
 		return NULL;
 	tt_decoder_config_init(&cfg);
 	cfg.on_record = on_record;
+	cfg.on_request = on_request;
 	cfg.user = user ? user : c;
 	c->dec = tt_decoder_new(&cfg);
 	if (!c->dec) {

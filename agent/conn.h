@@ -25,9 +25,10 @@ typedef struct tt_conn {
 extern char tt_conn_pass_marker;
 #define TT_CONN_PASS ((void *)&tt_conn_pass_marker)
 
-/* New state with a fresh decoder delivering to on_record (with user, or
- * the tt_conn itself when user is NULL); NULL on ENOMEM. */
-tt_conn *tt_conn_new(pid_t pid, tt_record_fn on_record, void *user);
+/* New state with a fresh decoder delivering to on_record and on_request
+ * (may be NULL) with user, or the tt_conn itself when user is NULL; NULL
+ * on ENOMEM. */
+tt_conn *tt_conn_new(pid_t pid, tt_record_fn on_record, tt_record_fn on_request, void *user);
 
 /*
  * End the connection: when deliver is set, pending exchanges are delivered

@@ -1,7 +1,9 @@
 /* enforce.c - hold, check and block LLM requests in SSL_write; see enforce.h. */
 #include "enforce.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +23,7 @@
 #define HEAD_MAX (64u << 10)
 #define BODY_MAX (8u << 20)
 #define PENDING 8
+#define H2_PENDING 32
 #define FLUSH_WAIT_MS 30000
 /* OpenSSL's values, without its headers (stable since 0.9.x). */
 #define SSL_ERROR_WANT_READ 2
@@ -28,8 +31,31 @@
 
 int tt_enforce_on;
 
-enum state { S_HEAD, S_BODY_PASS, S_OFF, S_DENIED };
+enum state { S_HEAD, S_BODY_PASS, S_OFF, S_DENIED, S_H2 };
 
+/* RFC 9113 section 3.4: "the client connection preface starts with a
+ * sequence of 24 octets". */
+static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define PREFACE_LEN 24
+
+/*
+ * An HTTP/2 request the decoder completed in one of our writes, known by
+ * what its on_request record and its final record share (the exchange's
+ * start time, body size and prompt hash): streams finish in any order.
+ */
+enum h2_kind {
+	H2_LIVE,     /* sent: settle with the record */
+	H2_DROP,     /* blocked, its record shipped: the decoder's copy is dropped */
+	H2_MARK,     /* allowed, but its write was refused: ship it marked blocked */
+};
+
+struct h2_pend {
+	int64_t ts_us, request_bytes;
+	char prompt_hash[33];
+	enum h2_kind kind;
+	unsigned write_no;
+	tt_reservation r;
+};
 struct tt_enforce {
 	enum state st;
 	char *hold;
@@ -40,18 +66,32 @@ struct tt_enforce {
 	int spare_fd;                /* the socketpair end that keeps ours readable */
 	tt_reservation res[PENDING]; /* FIFO: requests sent, records not yet in */
 	int nres;
+	/* S_H2 */
+	size_t h2_ahead;             /* bytes of the pending write the decoder has seen */
+	int h2_feeding;              /* inside the feed of a write not sent yet */
+	int h2_refused;              /* every later write fails */
+	unsigned h2_write_no;
+	char h2_rule[64], h2_task[128], h2_reason[384];
+	struct h2_pend h2[H2_PENDING];
+	int nh2;
 };
 
 static tt_enforce_key_fn key_fn;
 static tt_enforce_ship_fn ship_fn;
 static tt_enforce_sent_fn sent_fn;
-static int warn_h2, warn_chunked, warn_big, warn_nofd, warn_pipe, warn_block, warn_flush;
+static tt_enforce_feed_fn feed_fn;
+static int warn_chunked, warn_big, warn_nofd, warn_pipe, warn_block, warn_flush;
 
 void tt_enforce_setup(tt_enforce_key_fn key, tt_enforce_ship_fn ship, tt_enforce_sent_fn sent)
 {
 	key_fn = key;
 	ship_fn = ship;
 	sent_fn = sent;
+}
+
+void tt_enforce_set_feed(tt_enforce_feed_fn feed)
+{
+	feed_fn = feed;
 }
 
 tt_enforce *tt_enforce_new(void)
@@ -70,6 +110,8 @@ void tt_enforce_free(tt_enforce *e)
 	/* Exchanges that never produced a record keep their worst case. */
 	for (int i = 0; i < e->nres; i++)
 		tt_lease_settle(&e->res[i], -1, -1);
+	for (int i = 0; i < e->nh2; i++)
+		tt_lease_settle(&e->h2[i].r, -1, -1);
 	if (e->spare_fd >= 0)
 		close(e->spare_fd);
 	free(e->hold);
@@ -530,6 +572,294 @@ static long give_up(tt_enforce *e, void *ssl)
 	return r;
 }
 
+/* ---- HTTP/2 ------------------------------------------------------------- */
+
+/*
+ * The OpenSSL error of a refused write.  ERR_error_string() prints a
+ * library's and a reason's registered strings, not an error's data, and
+ * curl prints only that: so the rule and the task go into a reason string
+ * registered for a library of our own.  One reason code per distinct
+ * sentence, REASONS at most (then a generic one); the strings live as long
+ * as the process, as OpenSSL's table wants.  libcrypto's functions are
+ * looked up by name (3.x: ERR_new/ERR_set_debug/ERR_set_error, the
+ * expansion of ERR_raise_data; 1.1.1: ERR_put_error/ERR_add_error_data).
+ */
+#define REASONS 32
+#define REASON_LEN 320
+
+struct err_string { unsigned long error; const char *string; };  /* ERR_STRING_DATA */
+
+static struct {
+	pthread_mutex_t mu;
+	int looked, v3, lib;
+	int (*next_lib)(void);
+	int (*load)(const struct err_string *);
+	void (*err_new)(void);
+	void (*set_debug)(const char *, int, const char *);
+	void (*set_error)(int, int, const char *, ...);
+	void (*put_error)(int, int, int, const char *, int);
+	void (*add_data)(int, ...);
+	char text[REASONS][REASON_LEN];
+	/* OpenSSL keeps pointers to these entries: they never move. */
+	struct err_string base[3];            /* library, generic reason, end */
+	struct err_string one[REASONS][2];    /* each sentence, end */
+	int nreasons;
+} err = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *crypto_sym(const char *name)
+{
+	static const char *const sonames[] = {"libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so"};
+	void *p = dlsym(RTLD_DEFAULT, name);
+
+	/* CPython loads libssl (and so libcrypto) RTLD_LOCAL: ask it directly. */
+	for (size_t i = 0; !p && i < sizeof(sonames) / sizeof(sonames[0]); i++) {
+		void *h = dlopen(sonames[i], RTLD_LAZY | RTLD_NOLOAD);
+
+		if (h) {
+			p = dlsym(h, name);
+			dlclose(h);  /* drops only the reference NOLOAD took */
+		}
+	}
+	return p;
+}
+
+/* OpenSSL's ERR_PACK: 3.x has no function field and a 23-bit reason. */
+static unsigned long err_pack(int lib, int reason)
+{
+	if (err.v3)
+		return ((unsigned long)(lib & 0xff) << 23) | ((unsigned long)reason & 0x7fffff);
+	return ((unsigned long)(lib & 0xff) << 24) | ((unsigned long)reason & 0xfff);
+}
+
+/* With err.mu held: the reason code of sentence s (registered now if new). */
+static int err_reason(const char *s)
+{
+	int i;
+
+	if (!err.looked) {
+		err.looked = 1;
+		err.next_lib = (int (*)(void))crypto_sym("ERR_get_next_error_library");
+		err.load = (int (*)(const struct err_string *))crypto_sym("ERR_load_strings_const");
+		err.err_new = (void (*)(void))crypto_sym("ERR_new");
+		err.set_debug = (void (*)(const char *, int, const char *))crypto_sym("ERR_set_debug");
+		err.set_error = (void (*)(int, int, const char *, ...))crypto_sym("ERR_set_error");
+		err.put_error = (void (*)(int, int, int, const char *, int))crypto_sym("ERR_put_error");
+		err.add_data = (void (*)(int, ...))crypto_sym("ERR_add_error_data");
+		err.v3 = err.err_new && err.set_debug && err.set_error;
+		err.lib = err.next_lib ? err.next_lib() : 0;
+		if (err.lib <= 0 || err.lib > 0xff)
+			err.lib = 128;  /* ERR_LIB_USER */
+		if (err.load && err.lib != 128) {
+			err.base[0].error = err_pack(err.lib, 0);
+			err.base[0].string = "tokentap";
+			err.base[1].error = err_pack(err.lib, 1);
+			err.base[1].string = "call blocked by budget";
+			err.load(err.base);  /* read up to the NULL string */
+		}
+	}
+	if (!err.load || err.lib == 128)
+		return 1;
+	for (i = 0; i < err.nreasons; i++)
+		if (strcmp(err.text[i], s) == 0)
+			return i + 2;
+	if (err.nreasons == REASONS)
+		return 1;
+	i = err.nreasons++;
+	tt_record_set(err.text[i], REASON_LEN, s, (size_t)-1);
+	err.one[i][0].error = err_pack(err.lib, i + 2);
+	err.one[i][0].string = err.text[i];
+	err.load(err.one[i]);
+	return i + 2;
+}
+
+int tt_enforce_raise(const char *rule, const char *task, const char *reason)
+{
+	char sentence[REASON_LEN], data[768];
+	int code, rc = 0;
+
+	snprintf(sentence, sizeof(sentence), "call blocked by budget rule \"%s\" for task \"%s\"",
+		 rule && rule[0] ? rule : "unknown", task && task[0] ? task : "(none)");
+	snprintf(data, sizeof(data), "tokentap: %s: %s", sentence,
+		 reason && reason[0] ? reason : "budget exhausted");
+	pthread_mutex_lock(&err.mu);
+	code = err_reason(sentence);
+	if (err.v3) {
+		err.err_new();
+		err.set_debug("tokentap", 0, "SSL_write");
+		err.set_error(err.lib, code, "%s", data);
+	} else if (err.put_error) {
+		err.put_error(err.lib, 0, code, "tokentap", 0);
+		if (err.add_data)
+			err.add_data(1, data);
+	} else {
+		rc = -1;
+	}
+	pthread_mutex_unlock(&err.mu);
+	return rc;
+}
+
+static int same_request(const struct h2_pend *p, const tt_record *rec)
+{
+	return p->ts_us == rec->ts_us && p->request_bytes == rec->request_bytes &&
+	       strcmp(p->prompt_hash, rec->prompt_hash) == 0;
+}
+
+static void h2_remove(tt_enforce *e, int i)
+{
+	memmove(&e->h2[i], &e->h2[i + 1], sizeof(e->h2[0]) * (size_t)(e->nh2 - i - 1));
+	e->nh2--;
+}
+
+static void h2_add(tt_enforce *e, const tt_record *rec, enum h2_kind kind,
+		   const tt_reservation *r)
+{
+	struct h2_pend *p;
+
+	if (e->nh2 == H2_PENDING) {
+		/* Records lag far behind: keep the oldest as spent. */
+		tt_lease_settle(&e->h2[0].r, -1, -1);
+		h2_remove(e, 0);
+	}
+	p = &e->h2[e->nh2++];
+	memset(p, 0, sizeof(*p));
+	p->ts_us = rec->ts_us;
+	p->request_bytes = rec->request_bytes;
+	memcpy(p->prompt_hash, rec->prompt_hash, sizeof(p->prompt_hash));
+	p->kind = kind;
+	p->write_no = e->h2_write_no;
+	if (r)
+		p->r = *r;
+}
+
+/* The request-side record of a refused call, shipped at once: the call
+ * has no response to wait for. */
+static void h2_blocked_record(const tt_record *req, const tt_lease_key *k)
+{
+	tt_record rec = *req;
+
+	if (!ship_fn)
+		return;
+	rec.id[0] = '\0';
+	rec.status = TT_NULL;  /* no response: the write failed */
+	rec.ttft_ms = rec.duration_ms = -1;
+	rec.input_tokens = rec.output_tokens = 0;
+	TT_RECORD_SET(&rec, usage_source, "none", 4);
+	TT_RECORD_SET(&rec, model, k->model, (size_t)-1);
+	TT_RECORD_SET(&rec, task, k->task, (size_t)-1);
+	TT_RECORD_SET(&rec, tenant, k->tenant, (size_t)-1);
+	TT_RECORD_SET(&rec, feature, k->feature, (size_t)-1);
+	rec.response_bytes = 0;
+	TT_RECORD_SET(&rec, error, "blocked", 7);
+	rec.blocked = 1;
+	ship_fn(&rec);
+}
+
+void tt_enforce_request(tt_enforce *e, const tt_record *rec)
+{
+	tt_lease_key k;
+	tt_reservation r;
+	char reason[384], rule[64];
+	int v;
+
+	/* HTTP/1.1 decides before its write; a server reads requests. */
+	if (!e || e->st != S_H2 || !e->h2_feeding || strcmp(rec->side, "server") == 0)
+		return;
+	memset(&k, 0, sizeof(k));
+	if (key_fn)
+		key_fn(&k);
+	if (rec->task[0])
+		tt_record_set(k.task, sizeof(k.task), rec->task, (size_t)-1);
+	if (rec->tenant[0])
+		tt_record_set(k.tenant, sizeof(k.tenant), rec->tenant, (size_t)-1);
+	if (rec->feature[0])
+		tt_record_set(k.feature, sizeof(k.feature), rec->feature, (size_t)-1);
+	tt_record_set(k.model, sizeof(k.model), rec->request_model[0] ? rec->request_model
+								      : rec->model, (size_t)-1);
+	tt_record_set(k.provider, sizeof(k.provider), rec->provider, (size_t)-1);
+	if (e->h2_refused) {
+		/* A second request in the write being refused: it does not
+		 * leave either. */
+		h2_blocked_record(rec, &k);
+		h2_add(e, rec, H2_DROP, NULL);
+		return;
+	}
+	v = tt_lease_reserve(&k, tt_enforce_input_estimate((size_t)(rec->request_bytes > 0
+								    ? rec->request_bytes : 0)),
+			     rec->max_tokens > 0 ? rec->max_tokens : -1, &r, reason, sizeof(reason),
+			     rule, sizeof(rule));
+	if (v == TT_LEASE_ALLOW) {
+		h2_add(e, rec, H2_LIVE, &r);
+		return;
+	}
+	e->h2_refused = 1;
+	tt_record_set(e->h2_rule, sizeof(e->h2_rule), rule, (size_t)-1);
+	tt_record_set(e->h2_task, sizeof(e->h2_task), k.task, (size_t)-1);
+	tt_record_set(e->h2_reason, sizeof(e->h2_reason), reason, (size_t)-1);
+	if (v == TT_LEASE_DENY)  /* unreachable was said by lease.c */
+		tt_log_once(&warn_block, TT_LOG_WARN, "enforce: blocking LLM calls: %s "
+			    "(on HTTP/2 the call's write fails, and the connection with it)",
+			    reason);
+	tt_log(TT_LOG_INFO, "enforce: blocked %s %s over HTTP/2, its write fails (task %s): %s",
+	       rec->method, rec->path, k.task[0] ? k.task : "-", reason);
+	/* Requests allowed earlier in this same write do not leave either. */
+	for (int i = 0; i < e->nh2; i++) {
+		if (e->h2[i].kind == H2_LIVE && e->h2[i].write_no == e->h2_write_no) {
+			tt_lease_settle(&e->h2[i].r, 0, 0);
+			e->h2[i].kind = H2_MARK;
+		}
+	}
+	h2_blocked_record(rec, &k);
+	h2_add(e, rec, H2_DROP, NULL);
+}
+
+static int h2_refuse(tt_enforce *e, long *ret)
+{
+	tt_enforce_raise(e->h2_rule, e->h2_task, e->h2_reason);
+	*ret = -1;
+	return TT_ENFORCE_DONE;
+}
+
+/*
+ * Feed what the decoder has not seen of this write.  A write that failed
+ * (WANT_WRITE) is retried by the caller with the same bytes, and a partial
+ * one continues with the rest: either way the write starts where the
+ * last one sent ended, and its first h2_ahead bytes were fed already.
+ */
+static int h2_write(tt_enforce *e, void *ssl, const char *p, size_t len, long *ret)
+{
+	if (e->h2_refused)
+		return h2_refuse(e, ret);
+	if (len > e->h2_ahead && feed_fn) {
+		e->h2_write_no++;
+		e->h2_feeding = 1;
+		feed_fn(ssl, p + e->h2_ahead, len - e->h2_ahead);
+		e->h2_feeding = 0;
+		e->h2_ahead = len;
+	}
+	if (e->h2_refused)
+		return h2_refuse(e, ret);
+	return TT_ENFORCE_PREFED;
+}
+
+void tt_enforce_sent(tt_enforce *e, size_t n)
+{
+	if (!e || e->st != S_H2)
+		return;
+	e->h2_ahead = n < e->h2_ahead ? e->h2_ahead - n : 0;
+}
+
+/* 1: p (n bytes) and what is held begin the client preface, or are it. */
+static int preface_prefix(const tt_enforce *e, const char *p, size_t n)
+{
+	size_t h = e->hold_len;
+
+	if (h >= PREFACE_LEN || (h && memcmp(e->hold, PREFACE, h) != 0))
+		return 0;
+	if (n > PREFACE_LEN - h)
+		n = PREFACE_LEN - h;
+	return memcmp(p, PREFACE + h, n) == 0;
+}
+
 static int looks_like_request(const char *p, size_t n)
 {
 	size_t i;
@@ -551,6 +881,8 @@ int tt_enforce_write(tt_enforce *e, void *ssl, const void *buf, size_t len, long
 	switch (e->st) {
 	case S_OFF:
 		return 0;
+	case S_H2:
+		return h2_write(e, ssl, buf, len, ret);
 	case S_DENIED:
 		*ret = (long)len;  /* the connection is ours now: swallow */
 		return 1;
@@ -568,13 +900,27 @@ int tt_enforce_write(tt_enforce *e, void *ssl, const void *buf, size_t len, long
 	case S_HEAD:
 		break;
 	}
-	if (e->hold_len == 0) {
-		if (len >= 14 && memcmp(p, "PRI * HTTP/2.0", 14) == 0) {
-			tt_log_once(&warn_h2, TT_LOG_WARN, "enforce: HTTP/2 connections are not "
-				    "checked against budgets (monitored only)");
-			e->st = S_OFF;
-			return 0;
+	if (preface_prefix(e, p, len)) {
+		if (e->hold_len + len < PREFACE_LEN) {
+			/* The preface in pieces: hold it until it is whole. */
+			if (hold_add(e, buf, len)) {
+				r = give_up(e, ssl);
+				if (r > 0)
+					return 0;
+			}
+			goto done;
 		}
+		e->st = S_H2;
+		if (e->hold_len) {
+			/* Only a part of the preface: no request in it. */
+			r = flush(ssl, e->hold, e->hold_len);
+			e->hold_len = 0;
+			if (r <= 0)
+				goto done;
+		}
+		return h2_write(e, ssl, buf, len, ret);
+	}
+	if (e->hold_len == 0) {
 		if (!looks_like_request(p, len)) {
 			e->st = S_OFF;
 			return 0;
@@ -687,11 +1033,35 @@ int tt_enforce_read(tt_enforce *e, void *buf, size_t cap, size_t *got, int peek)
 	return 1;
 }
 
-void tt_enforce_settle(tt_enforce *e, const tt_record *rec)
+int tt_enforce_settle(tt_enforce *e, tt_record *rec)
 {
-	if (!e || e->nres == 0)
-		return;
+	if (!e)
+		return 0;
+	if (e->st == S_H2) {
+		for (int i = 0; i < e->nh2; i++) {
+			enum h2_kind kind = e->h2[i].kind;
+
+			if (!same_request(&e->h2[i], rec))
+				continue;
+			if (kind == H2_LIVE)
+				tt_lease_settle(&e->h2[i].r, rec->input_tokens, rec->output_tokens);
+			h2_remove(e, i);
+			if (kind == H2_DROP)
+				return 1;
+			if (kind == H2_MARK) {
+				rec->blocked = 1;
+				rec->input_tokens = rec->output_tokens = 0;
+				TT_RECORD_SET(rec, usage_source, "none", 4);
+				TT_RECORD_SET(rec, error, "blocked", 7);
+			}
+			return 0;
+		}
+		return 0;  /* a request the decoder could not read: nothing reserved */
+	}
+	if (e->nres == 0)
+		return 0;
 	tt_lease_settle(&e->res[0], rec->input_tokens, rec->output_tokens);
 	memmove(&e->res[0], &e->res[1], sizeof(e->res[0]) * (size_t)(e->nres - 1));
 	e->nres--;
+	return 0;
 }

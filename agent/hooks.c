@@ -3,7 +3,8 @@
  *
  * Each hook calls the real function first and observes only what it
  * reports as transferred: a positive return for SSL_read/SSL_write, the
- * count of a successful (1) _ex call.  Peeked bytes come back from the next
+ * count of a successful (1) _ex call.  (Enforce mode on HTTP/2 is the
+ * exception: a write is decoded before it leaves, see enforce.h.)  Peeked bytes come back from the next
  * read, so peeks are passed through and decoded then, once.  Connection
  * teardown goes through OpenSSL's ex_data free callback (conn.c), which
  * fires when SSL_free drops the last reference, whoever calls it; the
@@ -87,8 +88,14 @@ TT_EXPORT int SSL_write(SSL *ssl, const void *buf, int num)
 	}
 	if (tt_enforce_on && num > 0 && !tt_guard_active()) {
 		long er;
+		int h = tt_agent_enforce_write(ssl, buf, (size_t)num, &er);
 
-		if (tt_agent_enforce_write(ssl, buf, (size_t)num, &er))
+		if (h == TT_AGENT_PREFED) {  /* HTTP/2: decoded already */
+			r = real(ssl, buf, num);
+			tt_agent_enforce_sent(ssl, r > 0 ? (size_t)r : 0);
+			return r;
+		}
+		if (h)
 			return (int)er;  /* held, sent with what was held, or blocked */
 	}
 	r = real(ssl, buf, num);
@@ -109,8 +116,14 @@ TT_EXPORT int SSL_write_ex(SSL *ssl, const void *buf, size_t num,
 	}
 	if (tt_enforce_on && num > 0 && !tt_guard_active()) {
 		long er;
+		int h = tt_agent_enforce_write(ssl, buf, num, &er);
 
-		if (tt_agent_enforce_write(ssl, buf, num, &er)) {
+		if (h == TT_AGENT_PREFED) {  /* HTTP/2: decoded already */
+			r = real(ssl, buf, num, written);
+			tt_agent_enforce_sent(ssl, r == 1 ? (written ? *written : num) : 0);
+			return r;
+		}
+		if (h) {
 			if (er > 0 && written)
 				*written = (size_t)er;
 			return er > 0;

@@ -12,7 +12,10 @@
  *    then EOF; the socket under the SSL was swapped for a readable one;
  *  - denied with no socket (memory BIO): the write that completes the
  *    request fails;
- *  - not an LLM call, or HTTP/2: passed through untouched.
+ *  - not an LLM call: passed through untouched;
+ *  - HTTP/2: each write is decoded before it leaves; an allowed one goes
+ *    out once, a refused one fails with an OpenSSL error naming tokentap,
+ *    and so does every later write on the connection.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,11 +30,14 @@
 
 #include <cJSON.h>
 #include <cmocka.h>
+#include <openssl/err.h>
 
 #include "../agent/enforce.h"
 #include "../agent/lease.h"
 #include "../agent/resolve.h"
+#include "support/h2_build.h"
 #include "support/split.h"
+#include "tokentap/decoder.h"
 
 static char wire[65536];
 static size_t wire_len;
@@ -73,12 +79,16 @@ static void ship_fn(tt_record *rec)
 
 static char sent[65536];
 static size_t sent_len;
+static tt_decoder *h2dec;
+static int64_t cur_us;
 
 static void sent_fn(void *ssl, const void *buf, size_t len)
 {
 	(void)ssl;
 	memcpy(sent + sent_len, buf, len);
 	sent_len += len;
+	if (h2dec)  /* what the agent's observe does */
+		assert_int_equal(tt_decoder_feed(h2dec, TT_DIR_SENT, buf, len, cur_us), 0);
 }
 
 static int setup(void **state)
@@ -167,21 +177,20 @@ static void test_allowed_passes_bytes_exactly(void **state)
 	}
 }
 
-static void test_not_llm_and_h2_pass(void **state)
+static void test_not_llm_passes(void **state)
 {
 	static const char get[] = "GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n";
 	static const char post[] = "POST /upload HTTP/1.1\r\nHost: example.com\r\n"
 				   "Content-Length: 5\r\n\r\nhello";
-	static const char h2[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 	static const char tls[] = "\x16\x03\x01\x02\x00";
 
 	(void)state;
 	tt_lease_setup("off", 1, 100);  /* closed: an LLM call would be refused */
 	for (int mode = 0; mode < SPLIT_MODES; mode++) {
-		const char *cases[] = {get, post, h2, tls};
-		size_t lens[] = {sizeof(get) - 1, sizeof(post) - 1, sizeof(h2) - 1, sizeof(tls) - 1};
+		const char *cases[] = {get, post, tls};
+		size_t lens[] = {sizeof(get) - 1, sizeof(post) - 1, sizeof(tls) - 1};
 
-		for (int c = 0; c < 4; c++) {
+		for (int c = 0; c < 3; c++) {
 			tt_enforce *e = tt_enforce_new();
 			long last = 0;
 
@@ -337,15 +346,394 @@ static void test_lease_answer(void **state)
 	assert_int_equal(tt_enforce_input_estimate(100), 66);
 }
 
+/* ---- HTTP/2 -------------------------------------------------------------
+ *
+ * A real decoder fed the way the agent feeds it: tt_enforce_write gives
+ * each client write to h2_feed before the fake SSL_write sees it, the
+ * decoder's on_request goes to tt_enforce_request, its records through
+ * tt_enforce_settle.  Transcripts are built with nghttp2's encoder and
+ * played whole, in random splits and byte by byte, each write also
+ * retried after a failed real write (WANT_WRITE) and cut by a partial one.
+ */
+
+#define H2_HOST "api.openai.com"
+
+static tt_enforce *h2enf;
+static tt_record h2recs[16];
+static int nh2recs, nrequests;
+
+static void h2_on_record(const tt_record *rec, void *user)
+{
+	tt_record r = *rec;
+
+	(void)user;
+	if (tt_enforce_settle(h2enf, &r))
+		return;  /* a blocked call's own copy */
+	assert_true(nh2recs < 16);
+	h2recs[nh2recs++] = r;
+}
+
+static void h2_on_request(const tt_record *rec, void *user)
+{
+	(void)user;
+	nrequests++;
+	tt_enforce_request(h2enf, rec);
+}
+
+static void h2_feed(void *ssl, const void *buf, size_t len)
+{
+	(void)ssl;
+	assert_int_equal(tt_decoder_feed(h2dec, TT_DIR_SENT, buf, len, cur_us), 0);
+}
+
+static void h2_start(void)
+{
+	tt_decoder_config cfg;
+
+	tt_decoder_config_init(&cfg);
+	cfg.on_record = h2_on_record;
+	cfg.on_request = h2_on_request;
+	h2dec = tt_decoder_new(&cfg);
+	assert_non_null(h2dec);
+	h2enf = tt_enforce_new();
+	assert_non_null(h2enf);
+	tt_enforce_set_feed(h2_feed);
+	reset();
+	nh2recs = nrequests = 0;
+}
+
+static void h2_end(void)
+{
+	tt_decoder_close(h2dec, cur_us + 1000);  /* open exchanges are delivered */
+	tt_decoder_free(h2dec);
+	h2dec = NULL;
+	tt_enforce_free(h2enf);
+	h2enf = NULL;
+}
+
+/* How each write meets the fake SSL_write. */
+enum { W_PLAIN, W_RETRY, W_PARTIAL, W_WAYS };
+
+struct h2play {
+	int way;
+	int refused;         /* writes that returned -1 */
+	int sent_after;      /* writes let out after the first refusal */
+	int err_ok;          /* each refusal left the expected OpenSSL error */
+	const char *task;
+};
+
+/* The error a refused write leaves on this thread's queue. */
+static int check_error(const char *task)
+{
+	const char *data = NULL, *reason;
+	char want[200];
+	int flags = 0, ok;
+	unsigned long e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags);
+
+	if (!e)
+		return 0;
+	reason = ERR_reason_error_string(e);
+	snprintf(want, sizeof(want), "call blocked by budget rule \"fail-closed\" for task \"%s\"",
+		 task);
+	ok = ERR_lib_error_string(e) && strcmp(ERR_lib_error_string(e), "tokentap") == 0 &&
+	     reason && strcmp(reason, want) == 0 && data && (flags & ERR_TXT_STRING) &&
+	     strncmp(data, "tokentap: call blocked", 22) == 0;
+	ERR_clear_error();
+	return ok;
+}
+
+/* One client write of n bytes at p, as the hooks make it. */
+static void h2_write_once(struct h2play *pl, const uint8_t *p, size_t n)
+{
+	long ret = 0;
+	int h = tt_enforce_write(h2enf, (void *)0x1, p, n, &ret);
+
+	if (h == TT_ENFORCE_DONE) {
+		assert_int_equal(ret, ret < 0 ? -1 : (long)n);  /* refused, or held */
+		if (ret < 0) {
+			pl->refused++;
+			pl->err_ok += check_error(pl->task);
+		}
+		return;
+	}
+	assert_int_equal(h, TT_ENFORCE_PREFED);  /* HTTP/2 is never passed unchecked */
+	if (pl->refused)
+		pl->sent_after++;
+	if (pl->way == W_RETRY) {
+		/* The real write wants the socket: nothing sent, same bytes again. */
+		tt_enforce_sent(h2enf, 0);
+		h = tt_enforce_write(h2enf, (void *)0x1, p, n, &ret);
+		assert_int_equal(h, TT_ENFORCE_PREFED);
+	} else if (pl->way == W_PARTIAL && n > 1) {
+		/* A partial write (SSL_MODE_ENABLE_PARTIAL_WRITE): the rest follows. */
+		fake_write(NULL, p, (int)(n / 2));
+		tt_enforce_sent(h2enf, n / 2);
+		h = tt_enforce_write(h2enf, (void *)0x1, p + n / 2, n - n / 2, &ret);
+		assert_int_equal(h, TT_ENFORCE_PREFED);
+		p += n / 2;
+		n -= n / 2;
+	}
+	fake_write(NULL, p, (int)n);
+	tt_enforce_sent(h2enf, n);
+}
+
+static int h2_play_cb(void *user, int from_client, const uint8_t *p, size_t n, int64_t at_us)
+{
+	cur_us = at_us;
+	if (!from_client)
+		assert_int_equal(tt_decoder_feed(h2dec, TT_DIR_RECV, p, n, at_us), 0);
+	else
+		h2_write_once(user, p, n);
+	return 0;
+}
+
+/* Segments [from, to) of b, played one way. */
+static void h2_play_part(const h2b *b, size_t from, size_t to, int mode, struct h2play *pl)
+{
+	h2b part = *b;
+
+	part.segs = b->segs + from;
+	part.nsegs = to - from;
+	assert_int_equal(h2b_play(&part, mode, 7u + (unsigned)mode, h2_play_cb, pl), 0);
+}
+
+/* The client's bytes of segments [0, to). */
+static size_t client_bytes(const h2b *b, size_t to, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < to; i++) {
+		if (!b->segs[i].from_client)
+			continue;
+		assert_true(n + b->segs[i].len <= cap);
+		memcpy(out + n, b->segs[i].data, b->segs[i].len);
+		n += b->segs[i].len;
+	}
+	return n;
+}
+
+static void h2_open(h2b *b)
+{
+	const uint16_t id[] = {0x3, 0x4};
+	const uint32_t val[] = {100, 1u << 20};
+
+	h2b_preface(b);
+	h2b_settings(b, 1, id, val, 2);
+	h2b_window_update(b, 1, 0, 1u << 24);
+	h2b_settings(b, 0, id, val, 2);
+	h2b_settings_ack(b, 0);
+	h2b_settings_ack(b, 1);
+}
+
+static void h2_request(h2b *b, uint32_t sid, const char *task)
+{
+	nghttp2_nv nv[] = {
+		H2B_NV(":method", "POST"),
+		H2B_NV(":scheme", "https"),
+		H2B_NV(":path", "/v1/chat/completions"),
+		H2B_NV(":authority", H2_HOST),
+		H2B_NV("content-type", "application/json"),
+		{(uint8_t *)"x-tokentap-task", (uint8_t *)task, 15, strlen(task), 0},
+	};
+	h2b_headers(b, 1, sid, nv, sizeof(nv) / sizeof(nv[0]), NULL);
+	h2b_data(b, 1, sid, BODY, strlen(BODY), 1, 0, 0);
+}
+
+static void h2_response(h2b *b, uint32_t sid, int in, int out)
+{
+	nghttp2_nv nv[] = {
+		H2B_NV(":status", "200"),
+		H2B_NV("content-type", "application/json"),
+	};
+	char body[256];
+	int n = snprintf(body, sizeof(body),
+			 "{\"id\":\"c%u\",\"object\":\"chat.completion\",\"model\":\"gpt-4o-mini\","
+			 "\"choices\":[],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,"
+			 "\"total_tokens\":%d}}", sid, in, out, in + out);
+
+	h2b_headers(b, 0, sid, nv, 2, NULL);
+	h2b_data(b, 0, sid, body, (size_t)n, 1, 0, 0);
+}
+
+/* Allowed: every client byte leaves exactly once, in order; each request
+ * is decided once (retries and partial writes are not fed again); one
+ * record per call, out of order streams included; nothing blocked. */
+static void test_h2_allowed_exactly_once(void **state)
+{
+	static char want[65536];
+	h2b b;
+	size_t wl;
+
+	(void)state;
+	h2b_init(&b);
+	h2_open(&b);
+	h2_request(&b, 1, "h2-task");
+	h2_response(&b, 1, 11, 7);
+	h2_request(&b, 3, "h2-task");
+	h2_request(&b, 5, "other-task");  /* the same write as stream 3's, when whole */
+	h2_response(&b, 5, 13, 9);
+	h2_response(&b, 3, 12, 8);
+	wl = client_bytes(&b, b.nsegs, want, sizeof(want));
+	tt_lease_setup("off", 0, 100);  /* no collector, fail open: allowed */
+	for (int way = 0; way < W_WAYS; way++) {
+		for (int mode = 0; mode < 3; mode++) {
+			struct h2play pl = {.way = way, .task = "h2-task"};
+
+			h2_start();
+			h2_play_part(&b, 0, b.nsegs, mode, &pl);
+			assert_int_equal(pl.refused, 0);
+			assert_int_equal(wire_len, wl);
+			assert_memory_equal(wire, want, wl);
+			/* Fed after its write: only a preface held in pieces. */
+			assert_true(sent_len < 24);
+			assert_memory_equal(sent, want, sent_len);
+			assert_int_equal(nrequests, 3);
+			assert_int_equal(nshipped, 0);
+			assert_int_equal(nh2recs, 3);
+			for (int i = 0; i < 3; i++) {
+				assert_false(h2recs[i].blocked);
+				assert_int_equal(h2recs[i].status, 200);
+				assert_string_equal(h2recs[i].http, "2");
+			}
+			assert_int_equal(h2recs[0].input_tokens, 11);
+			assert_int_equal(h2recs[1].input_tokens, 13);  /* stream 5 ended first */
+			assert_string_equal(h2recs[1].task, "other-task");
+			assert_int_equal(h2recs[2].input_tokens, 12);
+			h2_end();
+		}
+	}
+	h2b_free(&b);
+}
+
+/* Denied: the write that completes the request fails with the OpenSSL
+ * error, so does every later one (never fed); what went out is a prefix
+ * of the client's bytes without the request's end; one blocked record
+ * from the request's fields, and the decoder's own copy is dropped. */
+static void test_h2_denied_fails_writes(void **state)
+{
+	static char want[65536];
+	h2b b;
+	size_t open_segs, req_end;
+
+	(void)state;
+	h2b_init(&b);
+	h2_open(&b);
+	h2b_cut(&b);
+	open_segs = b.nsegs;
+	h2_request(&b, 1, "h2-task");
+	h2b_cut(&b);
+	req_end = client_bytes(&b, b.nsegs, want, sizeof(want));
+	h2b_ping(&b, 1, 0);
+	h2_request(&b, 3, "h2-task");
+	client_bytes(&b, b.nsegs, want, sizeof(want));
+	for (int way = 0; way < W_WAYS; way++) {
+		for (int mode = 0; mode < 3; mode++) {
+			struct h2play pl = {.way = way, .task = "h2-task"};
+
+			h2_start();
+			tt_lease_setup("off", 0, 100);
+			h2_play_part(&b, 0, open_segs, mode, &pl);
+			tt_lease_setup("off", 1, 100);  /* fail closed: refused */
+			h2_play_part(&b, open_segs, b.nsegs, mode, &pl);
+			assert_true(pl.refused >= 2);  /* the request's last write and the next */
+			assert_int_equal(pl.err_ok, pl.refused);
+			assert_int_equal(pl.sent_after, 0);
+			assert_true(wire_len < req_end);
+			assert_memory_equal(wire, want, wire_len);
+			assert_int_equal(nrequests, 1);  /* stream 3 never reached the decoder */
+			assert_int_equal(nshipped, 1);
+			assert_true(shipped[0].blocked);
+			assert_string_equal(shipped[0].error, "blocked");
+			assert_string_equal(shipped[0].http, "2");
+			assert_string_equal(shipped[0].task, "h2-task");
+			assert_string_equal(shipped[0].provider, "openai");
+			assert_string_equal(shipped[0].path, "/v1/chat/completions");
+			assert_string_equal(shipped[0].request_model, "gpt-4o-mini");
+			assert_int_equal(shipped[0].max_tokens, 77);
+			assert_int_equal(shipped[0].request_bytes, (int64_t)strlen(BODY));
+			assert_int_equal(shipped[0].status, TT_NULL);
+			assert_int_equal(shipped[0].input_tokens, 0);
+			h2_end();
+			assert_int_equal(nh2recs, 0);  /* the decoder's connection_closed copy */
+		}
+	}
+	h2b_free(&b);
+}
+
+/* A call already sent when a later one is refused still gets its answer
+ * and its record; the refused one only its blocked record. */
+static void test_h2_denied_after_allowed(void **state)
+{
+	h2b b;
+	size_t first;
+
+	(void)state;
+	h2b_init(&b);
+	h2_open(&b);
+	h2_request(&b, 1, "h2-task");
+	h2b_cut(&b);
+	first = b.nsegs;
+	h2_request(&b, 3, "h2-task");
+	h2_response(&b, 1, 11, 7);
+	for (int way = 0; way < W_WAYS; way++) {
+		for (int mode = 0; mode < 3; mode++) {
+			struct h2play pl = {.way = way, .task = "h2-task"};
+
+			h2_start();
+			tt_lease_setup("off", 0, 100);
+			h2_play_part(&b, 0, first, mode, &pl);
+			tt_lease_setup("off", 1, 100);
+			h2_play_part(&b, first, b.nsegs, mode, &pl);
+			assert_int_equal(pl.refused, 1);
+			assert_int_equal(pl.err_ok, 1);
+			assert_int_equal(nrequests, 2);
+			assert_int_equal(nshipped, 1);
+			assert_true(shipped[0].blocked);
+			h2_end();
+			assert_int_equal(nh2recs, 1);
+			assert_false(h2recs[0].blocked);
+			assert_int_equal(h2recs[0].status, 200);
+			assert_int_equal(h2recs[0].output_tokens, 7);
+		}
+	}
+	h2b_free(&b);
+}
+
+/* Error strings: a library of our own named tokentap; one reason per
+ * sentence, the same code for the same sentence. */
+static void test_h2_error_strings(void **state)
+{
+	unsigned long a, b2, c;
+	char buf[256];
+
+	(void)state;
+	ERR_clear_error();
+	assert_int_equal(tt_enforce_raise("cap", "t1", "why"), 0);
+	a = ERR_get_error();
+	assert_int_equal(tt_enforce_raise("cap", "t1", "why"), 0);
+	b2 = ERR_get_error();
+	assert_int_equal(tt_enforce_raise("cap", "t2", "why"), 0);
+	c = ERR_get_error();
+	assert_true(a != 0 && a == b2 && c != a);
+	ERR_error_string_n(c, buf, sizeof(buf));
+	assert_non_null(strstr(buf, ":tokentap:"));
+	assert_non_null(strstr(buf, "call blocked by budget rule \"cap\" for task \"t2\""));
+	assert_int_equal(ERR_get_error(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_allowed_passes_bytes_exactly),
-		cmocka_unit_test(test_not_llm_and_h2_pass),
+		cmocka_unit_test(test_not_llm_passes),
 		cmocka_unit_test(test_denied_never_written),
 		cmocka_unit_test(test_denied_without_socket_fails_write),
 		cmocka_unit_test(test_response_shapes),
 		cmocka_unit_test(test_lease_answer),
+		cmocka_unit_test(test_h2_allowed_exactly_once),
+		cmocka_unit_test(test_h2_denied_fails_writes),
+		cmocka_unit_test(test_h2_denied_after_allowed),
+		cmocka_unit_test(test_h2_error_strings),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
