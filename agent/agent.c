@@ -358,8 +358,10 @@ static void atfork_child(void)
 	 * tid, and the child's thread has another one. */
 	pthread_mutex_init(&init_mu, NULL);
 	pthread_rwlock_init(&ship_lock, NULL);
-	if (tt_enforce_on)
+	if (tt_enforce_on) {
 		tt_lease_atfork_child();
+		tt_enforce_atfork_child();
+	}
 }
 
 __attribute__((constructor)) static void agent_init(void)

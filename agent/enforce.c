@@ -672,6 +672,11 @@ static int err_reason(const char *s)
 	return i + 2;
 }
 
+void tt_enforce_atfork_child(void)
+{
+	pthread_mutex_init(&err.mu, NULL);
+}
+
 int tt_enforce_raise(const char *rule, const char *task, const char *reason)
 {
 	char sentence[REASON_LEN], data[768];

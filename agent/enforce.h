@@ -130,6 +130,10 @@ int tt_enforce_response(const char *provider, const char *rule, const char *task
  */
 int tt_enforce_raise(const char *rule, const char *task, const char *reason);
 
+/* In a fork child: the error table's lock may have been held by a thread
+ * the child does not have. */
+void tt_enforce_atfork_child(void);
+
 /* An estimate of a request's input tokens from its body: bytes / 2 + 16. */
 long long tt_enforce_input_estimate(size_t body_len);
 
