@@ -191,6 +191,13 @@ int tt_spool_drain(const char *dir, tt_spool_send_fn send, void *user,
 				*left = 1;
 			continue;
 		}
+		/* Opened just before another process sent it, unlinked it and
+		 * let go of the lock: it is delivered, do not send it twice. */
+		struct stat st;
+		if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
+			close(fd);
+			continue;
+		}
 		size_t len = 0;
 		char *body = read_file(fd, &len);
 		if (!body) {
