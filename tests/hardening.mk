@@ -16,3 +16,16 @@ $(CHAOS_CLIENTS): $(BUILD)/tests/chaos_clients/%: tests/e2e/chaos_clients/%.c
 	$(call msg,CC,$@)$(CC) $(BASE_CFLAGS) -O2 -o $@ $< -lssl -lcrypto -lpthread
 
 E2E_TESTS += $(wildcard tests/e2e/test_chaos_*.sh) $(wildcard tests/e2e/test_secrets_*.sh)
+
+# The agent built with ASan+UBSan, for hosts that load libasan first:
+#   LD_PRELOAD=$(cc -print-file-name=libasan.so):build/san/libtokentap.so
+AGENT_SAN_SO := $(SAN)/libtokentap.so
+$(AGENT_SAN_SO): $(AGENT_SRCS:%.c=$(SAN)/obj/%.o) $(DECODER_SAN_LIB) $(AGENT_MAP)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) -shared $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(DECODER_SAN_LIB) \
+		-Wl,--version-script=$(AGENT_MAP) $(DECODER_LIBS) -lpthread -ldl
+
+.PHONY: test-asan
+test-asan: deps
+	$(Q)$(MAKE) --no-print-directory build-all $(SAN)/tokentapd $(AGENT_SAN_SO)
+	$(Q)CC="$(CC)" BUILD="$(BUILD)" tests/e2e/chaos_clients/asan_run.sh

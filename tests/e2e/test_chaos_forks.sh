@@ -6,7 +6,7 @@
 # from the process that made it, and a collector on a Unix socket gets them
 # all too (the children ship theirs at exit).  CHAOS_FULL=0: 200 forks.
 set -euo pipefail
-. "$(dirname "$0")/clients/agent_lib.sh"
+. "$(dirname "$0")/chaos_clients/chaos_lib.sh"
 CL=$BUILD/tests/chaos_clients/chaos_client
 TOKENTAPD=${TOKENTAPD_BIN:-$BUILD/tokentapd}
 [ -x "$CL" ] || skip "chaos client not built ($CL); run make"

@@ -5,7 +5,7 @@
 # so (error set, status kept), the others stay whole, nothing is lost, no
 # process crashes.  The mock's /reset/<N>/ marker cuts after N body bytes.
 set -euo pipefail
-. "$(dirname "$0")/clients/agent_lib.sh"
+. "$(dirname "$0")/chaos_clients/chaos_lib.sh"
 CL=$BUILD/tests/chaos_clients/chaos_client
 [ -x "$CL" ] || skip "chaos client not built ($CL); run make"
 agent_setup
@@ -26,7 +26,7 @@ for n in 1 300 2000; do
 done
 # HTTP/2, Anthropic streams, cut after 400 bytes.
 for i in 1 2 3 4; do
-	with_agent curl -sS --max-time 30 --cacert "$MOCK_CA" --http2 -H "x-api-key: $SENTINEL" \
+	with_agent_curl curl -sS --max-time 30 --cacert "$MOCK_CA" --http2 -H "x-api-key: $SENTINEL" \
 		-H 'anthropic-version: 2023-06-01' -H 'Content-Type: application/json' \
 		--data-binary @"$T/msg.json" -o /dev/null "$(mock_url /reset/400/v1/messages)" \
 		2>>"$T/curl.err" &

@@ -5,7 +5,7 @@
 # no error), nothing of the API key in any output.
 # CHAOS_FULL=0: 16 threads x 25 calls.
 set -euo pipefail
-. "$(dirname "$0")/clients/agent_lib.sh"
+. "$(dirname "$0")/chaos_clients/chaos_lib.sh"
 CL=$BUILD/tests/chaos_clients/chaos_client
 [ -x "$CL" ] || skip "chaos client not built ($CL); run make"
 agent_setup

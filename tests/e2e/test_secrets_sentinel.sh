@@ -34,19 +34,19 @@ clients() { # the same set, run with the collector down and then up
 	with_agent "$CHAOS_CLIENT" --port "$MOCK_PORT" --ca "$MOCK_CA" --key "$SENTINEL" \
 		--body "$T/chat.json" --threads 4 --calls 5 >"$T/$tag.c.out" 2>"$T/$tag.c.err" ||
 		fail "$tag: C client failed"
-	with_agent curl -sS --max-time 30 --cacert "$MOCK_CA" --http1.1 -H "Authorization: Bearer $SENTINEL" \
+	with_agent_curl curl -sS --max-time 30 --cacert "$MOCK_CA" --http1.1 -H "Authorization: Bearer $SENTINEL" \
 		-H 'Content-Type: application/json' --data-binary @"$T/chat-stream.json" \
 		-o "$T/$tag.curl1.body" "$(mock_url /v1/chat/completions)" 2>"$T/$tag.curl1.err" ||
 		fail "$tag: curl 1"
-	with_agent curl -sS --max-time 30 --cacert "$MOCK_CA" --http2 -H "x-api-key: $SENTINEL" \
+	with_agent_curl curl -sS --max-time 30 --cacert "$MOCK_CA" --http2 -H "x-api-key: $SENTINEL" \
 		-H 'anthropic-version: 2023-06-01' -H 'Content-Type: application/json' \
 		--data-binary @"$T/msg.json" -o "$T/$tag.curl2.body" "$(mock_url /v1/messages)" \
 		2>"$T/$tag.curl2.err" || fail "$tag: curl 2"
-	with_agent curl -sS --max-time 30 --cacert "$MOCK_CA" --http2 -H "x-goog-api-key: $SENTINEL" \
+	with_agent_curl curl -sS --max-time 30 --cacert "$MOCK_CA" --http2 -H "x-goog-api-key: $SENTINEL" \
 		-H 'Content-Type: application/json' --data-binary @"$T/gem.json" -o "$T/$tag.curl3.body" \
 		"$(mock_url "/v1beta/models/gemini-2.0-flash:generateContent?key=$SENTINEL")" \
 		2>"$T/$tag.curl3.err" || fail "$tag: curl 3"
-	with_agent curl -sS --max-time 30 --cacert "$MOCK_CA" --http1.1 -H "Authorization: Bearer $SENTINEL" \
+	with_agent_curl curl -sS --max-time 30 --cacert "$MOCK_CA" --http1.1 -H "Authorization: Bearer $SENTINEL" \
 		-H 'Content-Type: application/json' -H 'Content-Encoding: gzip' \
 		--data-binary @"$T/chat.json.gz" -o "$T/$tag.curl4.body" "$(mock_url /v1/chat/completions)" \
 		2>"$T/$tag.curl4.err" || fail "$tag: curl 4"

@@ -17,9 +17,22 @@
 #
 # A sanitized tokentapd (make test-asan) writes its reports to
 # $TT_SAN_LOGS/tokentapd.PID; col_stop and the exit hook fail on any.
+# TT_AGENT_PRELOAD (make test-asan) replaces the agent in with_agent (not
+# in with_agent_curl).
 
 CHAOS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$CHAOS_DIR/../clients/agent_lib.sh"
+# curl under the agent.  Never under a preloaded libasan: curl itself
+# then hangs at start (setlocale's lock), agent or not.
+with_agent_curl() {
+	LD_PRELOAD=$AGENT_SO${LD_PRELOAD:+:$LD_PRELOAD} "$@"
+}
+# make test-asan: libasan and the sanitized agent instead of the agent.
+if [ -n "${TT_AGENT_PRELOAD:-}" ]; then
+	with_agent() {
+		LD_PRELOAD=$TT_AGENT_PRELOAD "$@"
+	}
+fi
 TOKENTAPD=${TOKENTAPD_BIN:-$BUILD/tokentapd}
 CHAOS_CLIENT=$BUILD/tests/chaos_clients/chaos_client
 COL_PID=
