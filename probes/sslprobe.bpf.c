@@ -90,11 +90,14 @@ struct {
 
 /*
  * Connections not worth tracing, set by the loader (SSLPROBE_SKIP) and
- * marked by SSL_free (SSLPROBE_SKIP_FREED).  LRU: entries of processes
- * that died without SSL_free age out.
+ * marked by SSL_free (SSLPROBE_SKIP_FREED).  A plain hash, not an LRU: an
+ * LRU may evict a fresh SSL_free mark under churn, and a late skip
+ * decision would then land on the next connection at that pointer.  The
+ * loader deletes entries at FREE events and when a process ends; when
+ * the map is full a skip is simply not made (slower, never wrong).
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct sslprobe_conn_key);
 	__type(value, __u8);
@@ -466,7 +469,7 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 
 	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
 	if (!h) {
-		/* the mark stays until the LRU takes it: slower, never wrong */
+		/* the mark stays until the process ends: slower, never wrong */
 		stat_add(SSLPROBE_ST_FREE_DROPS, 1);
 		return 0;
 	}
