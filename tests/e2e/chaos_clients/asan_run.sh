@@ -12,6 +12,7 @@
 #     memory errors inside the host program and leaks at its exit (not in
 #     fork children: see below).  curl stays on the normal agent: under a
 #     preloaded libasan it hangs at start, agent or not.
+#  3. curl under the normal agent under valgrind (memcheck, definite leaks).
 #
 # Every sanitizer report goes to build/san-logs/; any report fails the run.
 set -u
@@ -62,6 +63,9 @@ TT_AGENT_PRELOAD=$LIBASAN:$B/san/libtokentap.so tests/run.sh \
 ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$LOGS/agent" \
 TT_AGENT_PRELOAD=$LIBASAN:$B/san/libtokentap.so tests/run.sh \
 	tests/e2e/test_chaos_forks.sh || rc=1
+
+# curl under the normal agent under valgrind's memcheck.
+tests/run.sh tests/e2e/chaos_clients/valgrind_agent.sh || rc=1
 
 reports=$(find "$LOGS" -type f | sort)
 if [ -n "$reports" ]; then
