@@ -421,6 +421,9 @@ static int dir_feed(tt_http1 *h, h1_dir *d, int request, const char *p,
 				avail = n;
 			}
 			if (d->head.len == 0 && find_crlfcrlf(start, avail, &head_len)) {
+				/* The same cap as a head gathered across reads. */
+				if (head_len > d->head.max)
+					return TT_EPROTO;
 				used = head_len;
 			} else {
 				/* The head straddles reads: gather it. Search only

@@ -459,6 +459,30 @@ static void test_compressed_chunked_request(void **state)
 	tbuf_free(&recv);
 }
 
+/*
+ * A head over max_header_bytes is refused the same way whether it came in
+ * one piece or in many (found by fuzz_dec_conn: whole feeds used to take
+ * it, byte-by-byte feeds refused it).
+ */
+static void test_head_cap_any_split(void **state)
+{
+	(void)state;
+	tt_decoder_config cfg;
+	feed_result res;
+	tbuf req = { 0 }, resp = { 0 };
+
+	tt_decoder_config_init(&cfg);
+	cfg.max_header_bytes = 64;
+	chat_request(&req, NULL);
+	chat_response(&resp);
+	feed_piece p[] = { { TT_DIR_SENT, req.p, req.n }, { TT_DIR_RECV, resp.p, resp.n } };
+	assert_int_equal(feed_run_all(&cfg, p, 2, &res), 0);
+	assert_int_equal(res.n, 0);
+	assert_int_equal(res.rc, TT_EPROTO);
+	tbuf_free(&req);
+	tbuf_free(&resp);
+}
+
 /* on_request: called once per LLM request, before any of its response. */
 static int requests_seen;
 static tt_record last_request;
@@ -531,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_early_response),
 		cmocka_unit_test(test_compressed_chunked_request),
 		cmocka_unit_test(test_on_request),
+		cmocka_unit_test(test_head_cap_any_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
