@@ -29,7 +29,7 @@ FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 DECODER_FUZZ := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_dec_*.c))
 FUZZ_TARGETS += $(DECODER_FUZZ)
 
-$(DECODER_FUZZ): $(BUILD)/fuzz/%: fuzz/%.c $(DECODER_SRCS) $(wildcard decoder/*.h include/tokentap/*.h)
+$(DECODER_FUZZ): $(BUILD)/fuzz/%: fuzz/%.c $(DECODER_SRCS) $(wildcard decoder/*.h include/tokentap/*.h fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ,$@)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(DECODER_SRCS) $(DECODER_LIBS)
 

@@ -23,6 +23,7 @@
 #include <zstd.h>
 
 #include "decompress.h"
+#include "fuzz_util.h"
 
 /* Decompression bombs are bounded by the decoder's consumers, not here:
  * stop hashing past this much output, keep counting it. */
@@ -36,10 +37,7 @@ struct trace {
 
 static void mix(struct trace *t, const void *p, size_t n)
 {
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		t->h = (t->h ^ b[i]) * 0x100000001b3ULL;
+	t->h = fuzz_mix(t->h, p, n);
 }
 static void on_out(void *user, const char *p, size_t n)
 {
@@ -50,16 +48,6 @@ static void on_out(void *user, const char *p, size_t n)
 	t->n += n;
 }
 
-static unsigned next_rand(unsigned *s)
-{
-	unsigned x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	*s = x;
-	return x;
-}
 /* mode 0: whole; 1: random pieces of 1..64 bytes; 2: one byte at a time.
  * Returns the first error of feed, else that of end. */
 static int run(tt_coding coding, const uint8_t *p, size_t n, int mode,
@@ -78,7 +66,7 @@ static int run(tt_coding coding, const uint8_t *p, size_t n, int mode,
 		size_t k = n - at;
 
 		if (mode == 1)
-			k = 1 + next_rand(&seed) % 64;
+			k = 1 + fuzz_rand(&seed) % 64;
 		else if (mode == 2)
 			k = 1;
 		if (k > n - at)

@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "eventstream.h"
+#include "fuzz_util.h"
 
 struct trace {
 	uint64_t h;      /* FNV-1a over every callback's arguments */
@@ -30,10 +31,7 @@ struct trace {
 
 static void mix(struct trace *t, const void *p, size_t n)
 {
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		t->h = (t->h ^ b[i]) * 0x100000001b3ULL;
+	t->h = fuzz_mix(t->h, p, n);
 }
 static void on_msg(void *user, const tt_es_message *m)
 {
@@ -52,16 +50,6 @@ static void on_msg(void *user, const tt_es_message *m)
 	t->n++;
 }
 
-static unsigned next_rand(unsigned *s)
-{
-	unsigned x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	*s = x;
-	return x;
-}
 static uint32_t be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -108,7 +96,7 @@ static int run(const uint8_t *p, size_t n, size_t cap, int mode,
 		size_t k = n - at;
 
 		if (mode == 1)
-			k = 1 + next_rand(&seed) % 64;
+			k = 1 + fuzz_rand(&seed) % 64;
 		else if (mode == 2)
 			k = 1;
 		if (k > n - at)

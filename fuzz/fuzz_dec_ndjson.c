@@ -21,6 +21,7 @@
 #include <cJSON.h>
 
 #include "jsonseq.h"
+#include "fuzz_util.h"
 
 struct trace {
 	uint64_t h;      /* FNV-1a over every callback's arguments */
@@ -30,10 +31,7 @@ struct trace {
 
 static void mix(struct trace *t, const void *p, size_t n)
 {
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		t->h = (t->h ^ b[i]) * 0x100000001b3ULL;
+	t->h = fuzz_mix(t->h, p, n);
 }
 static void on_value(void *user, const char *head, size_t head_len,
 		     const char *tail, size_t tail_len, int truncated)
@@ -50,16 +48,6 @@ static void on_value(void *user, const char *head, size_t head_len,
 	t->n++;
 }
 
-static unsigned next_rand(unsigned *s)
-{
-	unsigned x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	*s = x;
-	return x;
-}
 /* mode 0: whole; 1: random pieces of 1..64 bytes; 2: one byte at a time. */
 static void run(const uint8_t *p, size_t n, size_t cap, int mode,
 		unsigned seed, struct trace *t)
@@ -75,7 +63,7 @@ static void run(const uint8_t *p, size_t n, size_t cap, int mode,
 		size_t k = n - at;
 
 		if (mode == 1)
-			k = 1 + next_rand(&seed) % 64;
+			k = 1 + fuzz_rand(&seed) % 64;
 		else if (mode == 2)
 			k = 1;
 		if (k > n - at)

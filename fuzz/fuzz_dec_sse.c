@@ -20,6 +20,7 @@
 
 #include "lines.h"
 #include "sse.h"
+#include "fuzz_util.h"
 
 struct trace {
 	uint64_t h;      /* FNV-1a over every callback's arguments */
@@ -29,10 +30,7 @@ struct trace {
 
 static void mix(struct trace *t, const void *p, size_t n)
 {
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		t->h = (t->h ^ b[i]) * 0x100000001b3ULL;
+	t->h = fuzz_mix(t->h, p, n);
 }
 
 static void on_event(void *user, const char *event, const char *data,
@@ -61,17 +59,6 @@ static void on_line(void *user, const char *line, size_t len, int truncated)
 	t->n++;
 }
 
-static unsigned next_rand(unsigned *s)
-{
-	unsigned x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	*s = x;
-	return x;
-}
-
 /* mode 0: whole; 1: random pieces of 1..64 bytes; 2: one byte at a time. */
 static void run(const uint8_t *p, size_t n, int lines, size_t cap, int mode,
 		unsigned seed, struct trace *t)
@@ -91,7 +78,7 @@ static void run(const uint8_t *p, size_t n, int lines, size_t cap, int mode,
 		size_t k = n - at;
 
 		if (mode == 1)
-			k = 1 + next_rand(&seed) % 64;
+			k = 1 + fuzz_rand(&seed) % 64;
 		else if (mode == 2)
 			k = 1;
 		if (k > n - at)
