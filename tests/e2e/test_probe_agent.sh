@@ -14,11 +14,23 @@ mock_start || fail "the mock did not start"
 probe_start
 
 body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"under the agent"}]}'
+# The probe learns that a process runs the agent from /proc/PID/maps when
+# the process's first TLS call reaches it: a process that has exited by
+# then cannot be checked (a documented limit of the probe).  The client
+# under the agent therefore stays alive a moment after its call, as
+# programs run under the agent do; a plain curl is the short-lived case.
 LD_PRELOAD=$AGENT TOKENTAP_COLLECTOR=off TOKENTAP_OUT=$MOCK_TMP/agent.jsonl \
-	curl -sS --cacert "$MOCK_CA" --http1.1 -o /dev/null \
-	-H 'content-type: application/json' "$(mock_url /v1/chat/completions)" -d "$body" &
+	"$TT_PY" - "$(mock_url /v1/chat/completions)" "$MOCK_CA" "$body" <<'PY' &
+import ssl, sys, time, urllib.request
+url, ca, body = sys.argv[1:4]
+req = urllib.request.Request(url, data=body.encode(),
+                             headers={"content-type": "application/json"})
+ctx = ssl.create_default_context(cafile=ca)
+urllib.request.urlopen(req, context=ctx, timeout=30).read()
+time.sleep(1)
+PY
 with_agent=$!
-wait "$with_agent" || fail "curl under the agent failed"
+wait "$with_agent" || fail "the client under the agent failed"
 curl -sS --cacert "$MOCK_CA" --http1.1 -o /dev/null \
 	-H 'content-type: application/json' "$(mock_url /v1/chat/completions)" -d "$body" &
 without=$!
