@@ -52,25 +52,74 @@ static ssize_t read_small(const char *fn, char *buf, size_t cap)
 	return total;
 }
 
-uint64_t tt_procs_starttime(int pid)
+int tt_procs_parse_stat(const char *buf, size_t len, tt_proc_stat *out)
 {
-	char fn[64], buf[1024], *p, *end;
+	const char *p = NULL, *end = buf + len;
 	int field;
 
-	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
-	if (read_small(fn, buf, sizeof(buf)) <= 0)
-		return 0;
-	/* comm may hold spaces and parens: fields count from the last ')' */
-	p = strrchr(buf, ')');
+	/*
+	 * proc(5): "pid (comm) state ppid ...".  comm may hold spaces and
+	 * parentheses, so fields are counted from the LAST ')': the next
+	 * token is field 3 (state).
+	 */
+	for (const char *q = buf; q < end; q++)
+		if (*q == ')')
+			p = q;
 	if (!p)
-		return 0;
+		return TT_EPROTO;
+	memset(out, 0, sizeof(*out));
 	p++;
-	for (field = 2; field < 22 && p; field++) {
-		p = strchr(p + 1, ' ');
+	for (field = 3; field <= 22; field++) {
+		uint64_t v = 0;
+		int digits = 0;
+
+		while (p < end && *p == ' ')
+			p++;
+		if (p >= end)
+			return TT_EPROTO;
+		/* only ppid (4) and starttime (22) are read; others skipped */
+		while (p < end && *p != ' ') {
+			if ((field == 4 || field == 22) && *p >= '0' && *p <= '9') {
+				if (v > (UINT64_MAX - 9) / 10)
+					return TT_EPROTO;
+				v = v * 10 + (uint64_t)(*p - '0');
+				digits++;
+			} else if (field == 4 || field == 22) {
+				return TT_EPROTO;
+			}
+			p++;
+		}
+		if (field == 4) {
+			if (!digits || v > UINT32_MAX)
+				return TT_EPROTO;
+			out->ppid = (uint32_t)v;
+		} else if (field == 22) {
+			/* a number cut by the end of the buffer is no number */
+			if (!digits || p >= end)
+				return TT_EPROTO;
+			out->starttime = v;
+		}
 	}
-	if (!p)
-		return 0;
-	return strtoull(p + 1, &end, 10);
+	return 0;
+}
+
+int tt_procs_read_stat(int pid, tt_proc_stat *out)
+{
+	char fn[64], buf[1024];
+	ssize_t n;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
+	n = read_small(fn, buf, sizeof(buf));
+	if (n <= 0)
+		return TT_EIO;
+	return tt_procs_parse_stat(buf, (size_t)n, out);
+}
+
+uint64_t tt_procs_starttime(int pid)
+{
+	tt_proc_stat st;
+
+	return tt_procs_read_stat(pid, &st) == 0 ? st.starttime : 0;
 }
 
 int tt_procs_maps_has(int pid, const char *prefix)

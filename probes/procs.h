@@ -55,6 +55,21 @@ void tt_procs_sweep(tt_procs *p, void (*gone)(uint32_t tgid, void *arg),
  */
 int tt_procs_maps_has(int pid, const char *prefix);
 
+/* What the loader reads of /proc/PID/stat. */
+typedef struct tt_proc_stat {
+	uint32_t ppid;       /* field 4 */
+	uint64_t starttime;  /* field 22: clock ticks after boot */
+} tt_proc_stat;
+
+/*
+ * Parse one /proc/PID/stat line of len bytes (not NUL-terminated).
+ * Returns 0, or TT_EPROTO when the line is cut or malformed.
+ */
+int tt_procs_parse_stat(const char *buf, size_t len, tt_proc_stat *out);
+
+/* tt_procs_parse_stat of /proc/PID/stat; TT_EIO when it cannot be read. */
+int tt_procs_read_stat(int pid, tt_proc_stat *out);
+
 /* starttime (field 22 of /proc/PID/stat), 0 when unreadable. */
 uint64_t tt_procs_starttime(int pid);
 
