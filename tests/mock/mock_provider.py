@@ -21,7 +21,44 @@ Path markers, consumed from the front of the path in any order:
   /enc/<e>/    force the content coding: identity, gzip, br or zstd
   /pause/<ms>/ pause between pieces for this response (at most 10000)
   /pieces/<n>/ send this streamed response in n pieces
-e.g. /reset/fx/openai/chat-stream-no-usage/v1/chat/completions
+  /paced/      a realistic pace: first body byte after 0.5-2.0 s, then the
+               body event by event, 12.5-50 ms between events (20-80/s);
+               a non-streamed response only waits
+  /ttft/<ms>/  wait this long before the first body byte (at most 120000);
+               a streamed response sends its head at once, a non-streamed
+               one waits whole, head included, as a real provider does
+  /rate/<r>/   send a streamed body event by event, r events per second on
+               average (1..1000; each gap drawn within +-50% of 1/r, then all
+               scaled so that the n-1 gaps add up to exactly (n-1)/r)
+  /stall/<ms>/ one silence of this long (at most 120000) in a streamed body,
+               at the event boundary after half its events (a one-event body:
+               at half its bytes)
+  /words/<n>/  synthetic routes: the natural output length is n words (at
+               most 100000) instead of 20 + h % 200
+e.g. /reset/fx/openai/chat-stream-no-usage/v1/chat/completions,
+     /paced/stall/10000/v1/chat/completions
+
+Pacing.  Without /paced/, /rate/ (or --pace realistic) a streamed body goes
+out in --pieces parts cut at pseudo-random offsets, --pause-ms apart; /ttft/
+and /stall/ only add their waits.  /rate/ and /stall/ leave a non-streamed
+response alone (add /chunked/ to pace one).  Paced, a body goes out event
+by event: an SSE event ends at a blank line ("\n\n" or "\r\n\r\n"), an
+NDJSON one at "\n", an AWS eventstream message after its length prelude, a
+streamed JSON array (Gemini without alt=sse) after each top-level element
+and its comma.  Now and then (about one event in three) an event is itself
+written in two parts cut inside it, so that decoders keep seeing events
+straddle reads.  Every random draw (time to first byte, gaps, cuts) comes
+from a generator seeded with sha256(body + path), so a replay is paced
+alike.  Events are scheduled against the clock, not one sleep after
+another, so a stream lasts what its gaps add up to, plus the waits; a stall
+is counted from the end of the write before it.  A client that reads slowly
+holds the sender back (writes await drain; HTTP/2 waits for the peer's
+window): nothing is buffered beyond the transport's high-water mark, and
+the events behind are then sent as fast as the client takes them.
+--pace realistic applies /paced/ to every streamed response (explicit
+/ttft/ and /rate/ still win).  --max-seconds stops the mock whatever is in
+flight, so it must exceed a test's whole run (tests/mock/lib.sh starts the
+mock with 300 s, MOCK_MAX_SECONDS; the default is 600 s).
 
 Synthetic usage formulas (deterministic; the tests rely on them):
   prompt text  = the concatenation, in request order and without separators,
@@ -32,7 +69,7 @@ Synthetic usage formulas (deterministic; the tests rely on them):
                  of content parts/blocks, recursively through "content").
   input tokens = ceil(utf8_bytes(prompt text) / 4)
   h            = first 4 bytes, big-endian, of sha256(model + "\\0" + prompt text)
-  natural      = 20 + h % 200
+  natural      = n with a /words/<n>/ marker, else 20 + h % 200
   output tokens= min(max_tokens, natural) when the request sets a ceiling
                  (max_tokens, max_completion_tokens, max_output_tokens,
                  generationConfig.maxOutputTokens, options.num_predict; values
@@ -70,7 +107,12 @@ The log (--log) holds one JSON line per response:
   bytes sent), usage_headers (the x-amzn-bedrock-*-token-count response
   headers sent, {} mostly), synthetic (null, or the figures the mock put in
   the body: api, model, stream, input_tokens, output_tokens,
-  cache_read_tokens, cache_write_tokens, ..., usage_in_body).
+  cache_read_tokens, cache_write_tokens, ..., usage_in_body), and the timing,
+  in milliseconds from the moment the request was read: ttft_ms (to the first
+  body byte written; null without body), duration_ms (to the end of the last
+  write), events (events sent whole by a stream paced event by event, else
+  null) and max_gap_ms (the longest silence between two body writes; null
+  with fewer than two).
 No request header and no request body is ever written, and the query string
 is dropped from "path" (Gemini clients may put the API key there).
 """
@@ -113,6 +155,8 @@ except ImportError:
 
 SERVER = "tokentap-mock/1"
 MAX_HEAD = 256 * 1024
+MAX_WAIT_MS = 120000                    # cap of /ttft/ and /stall/
+SPLIT_EVENT_P = 1 / 3                   # share of paced events sent in 2 writes
 FIXTURE_SKIP = (".meta.json", ".request.json", ".decoded.jsonl", ".json.gz")
 FIXTURE_EXTS = (".chunks.jsonl", ".sse", ".ndjson", ".eventstream", ".jsonl",
                 ".json")
@@ -218,6 +262,7 @@ class Request:
         parts = urlsplit(target)
         self.path = parts.path or "/"
         self.query = parse_qs(parts.query)
+        self.t0 = time.monotonic()      # read in full: the log's timing origin
 
     def header(self, name):
         for k, v in self.headers:
@@ -245,6 +290,10 @@ class Plan:
         self.reset_after = None         # /reset/<N>/
         self.pause_ms = None            # /pause/<ms>/
         self.pieces = None              # /pieces/<n>/
+        self.paced = False              # /paced/
+        self.ttft_ms = None             # /ttft/<ms>/
+        self.rate = None                # /rate/<events per second>/
+        self.stall_ms = None            # /stall/<ms>/
 
 
 def json_plan(status, obj, kind="error"):
@@ -392,13 +441,16 @@ class Synth:
     def __init__(self):
         self.seen = set()
         self.seq = 0
+        # The /words/<n>/ marker of the request being planned.  plan() is
+        # synchronous, so no other request can see it meanwhile.
+        self.words = None
 
     # -- shared pieces ----------------------------------------------------
 
     def _figures(self, model, prompt, max_tokens):
         h = int.from_bytes(hashlib.sha256(
             (model + "\0" + prompt).encode("utf-8")).digest()[:4], "big")
-        natural = 20 + h % 200
+        natural = self.words if self.words is not None else 20 + h % 200
         out = natural if max_tokens is None else min(max_tokens, natural)
         cut = max_tokens is not None and max_tokens < natural
         words = [LOREM[(h + i) % len(LOREM)] for i in range(out)]
@@ -421,7 +473,14 @@ class Synth:
 
     # -- routing ----------------------------------------------------------
 
-    def plan(self, req, path):
+    def plan(self, req, path, words=None):
+        self.words = words
+        try:
+            return self._plan(req, path)
+        finally:
+            self.words = None
+
+    def _plan(self, req, path):
         if req.method != "POST":
             return json_plan(405, {"error": {"message": "use POST",
                                              "type": "invalid_request_error"}})
@@ -955,6 +1014,130 @@ def choose_encoding(accept, prefer):
 
 
 # --------------------------------------------------------------------------
+# Pacing
+
+
+SSE_EVENT_END = re.compile(rb"\r?\n\r?\n")
+LINE_END = re.compile(rb"\n")
+JSON_WS = " \t\r\n"
+
+
+def json_array_cuts(body):
+    """Offsets just past each top-level element of a JSON array, its comma
+    and the whitespace after that ("[{..}\n,\r\n{..}]": before the second
+    "{"), so each event starts with its element; [] when the body is not a
+    JSON array.  raw_decode does the scanning in C: a big array costs little
+    time on the event loop."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return []
+    ascii_only = len(text) == len(body)
+    dec = json.JSONDecoder()
+    n = len(text)
+    i = 0
+    while i < n and text[i] in JSON_WS:
+        i += 1
+    if i >= n or text[i] != "[":
+        return []
+    i += 1
+    cuts, pos, byte_pos = [], 0, 0
+    while True:
+        while i < n and text[i] in JSON_WS:
+            i += 1
+        if i >= n or text[i] == "]":
+            break
+        try:
+            _, i = dec.raw_decode(text, i)
+        except ValueError:
+            break
+        while i < n and text[i] in JSON_WS:
+            i += 1
+        if i >= n or text[i] != ",":
+            break
+        i += 1
+        while i < n and text[i] in JSON_WS:
+            i += 1
+        # Character offsets to byte offsets, a slice at a time.
+        byte_pos += (i - pos) if ascii_only else \
+            len(text[pos:i].encode("utf-8"))
+        pos = i
+        cuts.append(byte_pos)
+    return cuts
+
+
+def eventstream_cuts(body):
+    """AWS eventstream: each message starts with its total length (4 bytes,
+    big-endian, the whole message included; 16 bytes at least)."""
+    cuts, pos = [], 0
+    while pos + 16 <= len(body):
+        total = struct.unpack_from(">I", body, pos)[0]
+        if total < 16 or pos + total > len(body):
+            break
+        pos += total
+        cuts.append(pos)
+    return cuts
+
+
+def split_events(body, ctype):
+    """Cut a streamed body into its events; b"".join(result) == body.  What
+    is left after the last boundary (an unterminated event, a JSON array's
+    last element and "]") is an event too."""
+    ct = ctype.split(";")[0].strip().lower()
+    if ct == "text/event-stream":
+        cuts = [m.end() for m in SSE_EVENT_END.finditer(body)]
+    elif ct == "application/vnd.amazon.eventstream":
+        cuts = eventstream_cuts(body)
+    elif ct == "application/json":
+        cuts = json_array_cuts(body)
+    else:                       # NDJSON, and any other line-based body
+        cuts = [m.end() for m in LINE_END.finditer(body)]
+    out, prev = [], 0
+    for c in cuts:
+        if prev < c < len(body):
+            out.append(body[prev:c])
+            prev = c
+    if prev < len(body):
+        out.append(body[prev:])
+    return out
+
+
+class Clock:
+    """The timing of one response for its log line, in seconds of
+    time.monotonic(); the log turns it into ms from the request read."""
+
+    def __init__(self, t0):
+        self.t0 = t0
+        self.first = None           # start of the first body write
+        self.last_write = None      # end of the latest body write
+        self.end = None             # end of the latest write, head included
+        self.max_gap = None
+
+    def before_write(self, nbytes):
+        if not nbytes:
+            return
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+        if self.last_write is not None:
+            gap = now - self.last_write
+            if self.max_gap is None or gap > self.max_gap:
+                self.max_gap = gap
+
+    def after_write(self, nbytes):
+        self.end = time.monotonic()
+        if nbytes:
+            self.last_write = self.end
+
+    def fields(self):
+        def ms(t):
+            return None if t is None else round((t - self.t0) * 1000, 1)
+        return {"ttft_ms": ms(self.first), "duration_ms": ms(self.end),
+                "max_gap_ms": None if self.max_gap is None
+                else round(self.max_gap * 1000, 1)}
+
+
+# --------------------------------------------------------------------------
 # Server
 
 
@@ -983,9 +1166,9 @@ class Server:
         segs = req.path.split("/")
         # Strip markers from the front: "", "reset", "chunked", "enc", <e>.
         i = 1
-        reset = chunked = False
+        reset = chunked = paced = False
         enc = None
-        reset_n = pause = pieces = None
+        reset_n = pause = pieces = ttft = rate = stall = words = None
         while i < len(segs):
             s = segs[i]
             nxt = segs[i + 1] if i + 1 < len(segs) else ""
@@ -1004,6 +1187,21 @@ class Server:
             elif s == "chunked":
                 chunked = True
                 i += 1
+            elif s == "paced":
+                paced = True
+                i += 1
+            elif s == "ttft" and nxt.isdigit() and len(nxt) <= 9:
+                ttft = min(int(nxt), MAX_WAIT_MS)
+                i += 2
+            elif s == "rate" and nxt.isdigit() and len(nxt) <= 9:
+                rate = max(1, min(int(nxt), 1000))
+                i += 2
+            elif s == "stall" and nxt.isdigit() and len(nxt) <= 9:
+                stall = min(int(nxt), MAX_WAIT_MS)
+                i += 2
+            elif s == "words" and nxt.isdigit() and len(nxt) <= 9:
+                words = min(int(nxt), 100000)
+                i += 2
             elif s == "enc" and i + 1 < len(segs):
                 enc = segs[i + 1]
                 i += 2
@@ -1024,7 +1222,7 @@ class Server:
             else:
                 plan = self.fixtures.plan(segs[i + 1], segs[i + 2])
         else:
-            plan = self.synth.plan(req, rest)
+            plan = self.synth.plan(req, rest, words)
         if chunked:
             plan.streamed = True
         plan.reset = reset
@@ -1032,6 +1230,11 @@ class Server:
         plan.pause_ms = pause
         plan.pieces = pieces
         plan.encoding = enc
+        plan.paced = paced or (self.args.pace == "realistic" and
+                               plan.streamed)
+        plan.ttft_ms = ttft
+        plan.rate = rate
+        plan.stall_ms = stall
         return plan
 
     # -- response pipeline ----------------------------------------------------
@@ -1050,6 +1253,69 @@ class Server:
             out.append(body[prev:c])
             prev = c
         return out
+
+    def schedule(self, plan, body, rng):
+        """Plan how the body goes out.  Returns (ttft, writes, paced): the
+        wait before the first body byte (s); the writes, each [gap s,
+        stall s, bytes, ends an event]; paced when the body goes event by
+        event, its gaps then counted on the clock from the first write."""
+        if plan.ttft_ms is not None:
+            ttft = plan.ttft_ms / 1000.0
+        else:
+            ttft = rng.uniform(0.5, 2.0) if plan.paced else 0.0
+        streamed = plan.streamed
+        paced = streamed and (plan.paced or plan.rate is not None)
+        events = split_events(body, plan.ctype) \
+            if paced or (streamed and plan.stall_ms) else []
+        if paced:
+            n = len(events)
+            if plan.rate is not None:
+                # Jitter of +-50% around 1/rate, then scaled so that the
+                # mean is exact: a test can count on (n-1)/rate.
+                gaps = [rng.uniform(0.5, 1.5) for _ in range(n - 1)]
+                scale = (n - 1) / plan.rate / sum(gaps) if gaps else 0.0
+                gaps = [g * scale for g in gaps]
+            else:
+                gaps = [rng.uniform(0.0125, 0.05) for _ in range(n - 1)]
+            writes = []
+            for k, ev in enumerate(events):
+                gap = gaps[k - 1] if k else 0.0
+                if len(ev) >= 2 and rng.random() < SPLIT_EVENT_P:
+                    # Now and then an event in two writes, back to back:
+                    # two TLS records, two chunks or two DATA frames.
+                    c = rng.randrange(1, len(ev))
+                    writes += [[gap, 0.0, ev[:c], False],
+                               [0.0, 0.0, ev[c:], True]]
+                else:
+                    writes.append([gap, 0.0, ev, True])
+            if not writes:
+                writes = [[0.0, 0.0, b"", False]]
+        else:
+            pause = (plan.pause_ms if plan.pause_ms is not None
+                     else self.args.pause_ms) / 1000.0
+            parts = self.pieces(body, True, plan.pieces) if streamed \
+                else [body]
+            writes = [[pause if k else 0.0, 0.0, p, False]
+                      for k, p in enumerate(parts)]
+        if streamed and plan.stall_ms:
+            # The silence goes at the event boundary after half the events,
+            # splitting the write that spans it if need be.
+            if len(events) >= 2:
+                at = sum(len(e) for e in events[:len(events) // 2])
+            else:
+                at = len(body) // 2
+            pos = 0
+            for k, w in enumerate(writes):
+                if pos == at or pos < at < pos + len(w[2]):
+                    if pos < at:
+                        c = at - pos
+                        writes[k:k + 1] = [[w[0], w[1], w[2][:c], False],
+                                           [0.0, 0.0, w[2][c:], w[3]]]
+                        k += 1
+                    writes[k][1] = plan.stall_ms / 1000.0
+                    break
+                pos += len(w[2])
+        return ttft, writes, paced
 
     async def respond(self, req, out, conn_id):
         """Answer one request through `out` (an H1Out or H2Out); log it."""
@@ -1071,43 +1337,75 @@ class Server:
         if plan.reset:
             limit = plan.reset_after if plan.reset_after is not None \
                 else self.args.reset_after_bytes
-        pause = plan.pause_ms if plan.pause_ms is not None \
-            else self.args.pause_ms
+        # Seeded by body and path (markers included): a replay paces alike.
+        rng = random.Random(hashlib.sha256(
+            body + b"\0" + req.path.encode("utf-8", "replace")).digest())
+        ttft, writes, paced = self.schedule(plan, body, rng)
+        clock = Clock(req.t0)
+        events = 0 if paced else None
         sent = bytearray()
         complete = False
         try:
+            if not plan.streamed and ttft > 0:
+                # A non-streamed answer comes once the model has finished:
+                # all of it waits, head included.
+                await asyncio.sleep(ttft)
             if not plan.streamed and limit is None:
                 data = body if enc == "identity" else \
                     Encoder(enc).piece(body, True)
                 await out.start(plan.status, headers, len(data))
+                clock.after_write(0)
+                clock.before_write(len(body))
                 await out.write(data, last=True)
+                clock.after_write(len(body))
                 sent += body
             else:
                 await out.start(plan.status, headers, None)
+                clock.after_write(0)
                 coder = Encoder(enc)
-                pieces = self.pieces(body, True, plan.pieces) \
-                    if plan.streamed else [body]
-                for k, p in enumerate(pieces):
-                    last = k == len(pieces) - 1
+                if plan.streamed and ttft > 0:
+                    # The head is out; the first token takes its time.
+                    await asyncio.sleep(ttft)
+                target = time.monotonic()
+                for k, (gap, stall, p, ends) in enumerate(writes):
+                    if stall:
+                        await asyncio.sleep(stall)
+                        target = time.monotonic()
+                    if paced:
+                        # On the clock: a write held up (a slow reader, a
+                        # busy machine) does not push back the ones after.
+                        target += gap
+                        delay = target - time.monotonic()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                    elif k:
+                        await asyncio.sleep(gap)
+                    last = k == len(writes) - 1
                     if limit is not None and len(sent) + len(p) >= limit:
                         p = p[:max(0, limit - len(sent))]
+                        clock.before_write(len(p))
                         await out.write(coder.piece(p, False), last=False)
+                        clock.after_write(len(p))
                         sent += p
                         await out.drain()
                         out.abort()
                         raise ClientGone("reset by /reset/ marker")
+                    clock.before_write(len(p))
                     await out.write(coder.piece(p, last), last=last)
+                    clock.after_write(len(p))
                     sent += p
-                    if not last:
-                        await asyncio.sleep(pause / 1000.0)
+                    if ends and events is not None:
+                        events += 1
             complete = True
         except ClientGone:
             pass
         finally:
-            self.log(req, plan, enc, bytes(sent), complete, conn_id)
+            timing = clock.fields()
+            timing["events"] = events
+            self.log(req, plan, enc, bytes(sent), complete, conn_id, timing)
         return complete
 
-    def log(self, req, plan, enc, sent, complete, conn_id):
+    def log(self, req, plan, enc, sent, complete, conn_id, timing):
         if self.log_fp is None:
             return
         self.log_seq += 1
@@ -1128,7 +1426,11 @@ class Server:
                      "body_bytes": len(sent), "body_sha256": sha,
                      "body_file": os.path.abspath(bf),
                      "usage_headers": dict(plan.headers),
-                     "synthetic": plan.synthetic}
+                     "synthetic": plan.synthetic,
+                     "ttft_ms": timing["ttft_ms"],
+                     "duration_ms": timing["duration_ms"],
+                     "events": timing["events"],
+                     "max_gap_ms": timing["max_gap_ms"]}
             self.log_fp.write(jdump(entry) + "\n")
             self.log_fp.flush()
         except OSError as e:
@@ -1580,12 +1882,16 @@ def parse_args(argv):
                    help="pieces a streamed body is sent in")
     p.add_argument("--pause-ms", type=float, default=15.0,
                    help="pause between pieces")
+    p.add_argument("--pace", choices=("off", "realistic"), default="off",
+                   help="realistic: pace every streamed response as the "
+                   "/paced/ marker does")
     p.add_argument("--reset-after-bytes", type=int, default=100,
                    help="body bytes sent before a /reset/ path is cut")
     p.add_argument("--max-body", type=int, default=64 << 20,
                    help="largest request body accepted")
     p.add_argument("--max-seconds", type=float, default=600.0,
-                   help="exit after this long, whatever happens")
+                   help="exit after this long, whatever happens (streams "
+                   "in flight included: keep it above a test's whole run)")
     a = p.parse_args(argv)
     if a.fixtures is None:
         a.fixtures = default_fixtures()
