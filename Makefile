@@ -57,6 +57,7 @@ INSTALL_LIB :=
 .PHONY: all
 all: build-all
 
+include common/common.mk
 include decoder/decoder.mk
 -include agent/agent.mk
 -include collector/collector.mk

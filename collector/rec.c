@@ -13,6 +13,10 @@
 const char *const tt_rec_enum_source[] = {"preload", "ebpf", NULL};
 const char *const tt_rec_enum_usage_source[] = {"provider", "estimated", "none", NULL};
 const char *const tt_rec_enum_side[] = {"client", "server", NULL};
+const char *const tt_rec_enum_tls[] = {"openssl", "boringssl", "gotls", "rustls", "plain", NULL};
+
+/* A record's null and seen sets are 64-bit masks. */
+_Static_assert(TT_REC_NFIELDS <= 64, "more record fields than tt_rec.null has bits");
 
 const struct tt_rec_field tt_rec_fields[TT_REC_NFIELDS] = {
 #define TT_REC_ROW(e, nm, type, mx, flags, allowed) \
@@ -190,10 +194,21 @@ void tt_rec_format_ts(int64_t us, char *buf, size_t cap)
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
+/* "unknown value (expected a, b, c)": every allowed value, cut to cap. */
+static void unknown_value(const char *const *allowed, char *why, size_t cap)
+{
+	size_t n = (size_t)snprintf(why, cap, "unknown value (expected");
+
+	for (const char *const *a = allowed; *a && n < cap; a++)
+		n += (size_t)snprintf(why + n, cap - n, "%s %s", a == allowed ? "" : ",", *a);
+	if (n < cap)
+		snprintf(why + n, cap - n, ")");
+}
+
 static int check_str(const struct tt_rec_field *f, const char *s, size_t len,
 		     char *err, size_t errlen)
 {
-	char why[64];
+	char why[128];
 
 	if ((int64_t)len > f->max) {
 		snprintf(why, sizeof(why), "longer than %lld bytes", (long long)f->max);
@@ -213,11 +228,7 @@ static int check_str(const struct tt_rec_field *f, const char *s, size_t len,
 		for (const char *const *a = f->allowed; *a; a++)
 			if (strlen(*a) == len && memcmp(*a, s, len) == 0)
 				return 0;
-		snprintf(why, sizeof(why), "unknown value (expected %s%s%s%s%s)",
-			 f->allowed[0], f->allowed[1] ? ", " : "",
-			 f->allowed[1] ? f->allowed[1] : "",
-			 f->allowed[1] && f->allowed[2] ? ", " : "",
-			 f->allowed[1] && f->allowed[2] ? f->allowed[2] : "");
+		unknown_value(f->allowed, why, sizeof(why));
 		return fail(err, errlen, f->name, why);
 	}
 	return 0;

@@ -73,7 +73,9 @@ enum tt_rec_type {
 	X(RESPONSE_BYTES, response_bytes, TT_FT_INT, TT__I53, 0, NULL)           \
 	X(ERROR, error, TT_FT_STR, TT__CAP(error), 0, NULL)                      \
 	X(BLOCKED, blocked, TT_FT_BOOL, 0, 0, NULL)                              \
-	X(SIDE, side, TT_FT_STR, TT__CAP(side), 0, tt_rec_enum_side)
+	X(SIDE, side, TT_FT_STR, TT__CAP(side), 0, tt_rec_enum_side)             \
+	X(APP, app, TT_FT_STR, TT__CAP(app), 0, NULL)                            \
+	X(TLS, tls, TT_FT_STR, TT__CAP(tls), 0, tt_rec_enum_tls)
 
 enum tt_rec_field_id {
 #define TT_REC_ENUM(e, name, type, max, flags, allowed) TT_F_##e,
@@ -85,6 +87,7 @@ enum tt_rec_field_id {
 extern const char *const tt_rec_enum_source[];
 extern const char *const tt_rec_enum_usage_source[];
 extern const char *const tt_rec_enum_side[];
+extern const char *const tt_rec_enum_tls[];
 
 struct tt_rec_field {
 	const char *name;              /* JSON key; also the SQL column (ts: ts_us) */

@@ -48,7 +48,8 @@ struct tt_store {
 
 #define CHECKPOINT_PAGES 4000  /* about 16 MB of WAL */
 
-#define SCHEMA_VERSION "1"
+/* 1: the first records table; 2: app, tls (added to older tables by migrate()). */
+#define SCHEMA_VERSION 2
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
@@ -62,28 +63,148 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
+/* Field f's column: its JSON name, but ts is kept as microseconds. */
+static const char *column_name(int f)
+{
+	return tt_rec_fields[f].type == TT_FT_TS ? "ts_us" : tt_rec_fields[f].name;
+}
+
+static const char *column_type(int f)
+{
+	switch (tt_rec_fields[f].type) {
+	case TT_FT_STR: return "TEXT";
+	case TT_FT_NUM: return "REAL";
+	default: return "INTEGER";
+	}
+}
+
 static int build_schema(tt_buf *b)
 {
 	int rc = tt_buf_adds(b, "CREATE TABLE IF NOT EXISTS records (\n"
 				"  seq INTEGER PRIMARY KEY,\n"
 				"  id BLOB NOT NULL UNIQUE");
 
-	for (int i = 1; i < TT_REC_NFIELDS && !rc; i++) {
-		const struct tt_rec_field *f = &tt_rec_fields[i];
-		const char *type = f->type == TT_FT_STR ? "TEXT" : f->type == TT_FT_NUM ? "REAL"
-										: "INTEGER";
-
-		if (f->type == TT_FT_TS)
-			rc = tt_buf_printf(b, ",\n  ts_us INTEGER NOT NULL");
-		else
-			rc = tt_buf_printf(b, ",\n  %s %s", f->name, type);
-	}
+	for (int i = 1; i < TT_REC_NFIELDS && !rc; i++)
+		rc = tt_buf_printf(b, ",\n  %s %s%s", column_name(i), column_type(i),
+				   tt_rec_fields[i].type == TT_FT_TS ? " NOT NULL" : "");
 	if (!rc)
-		rc = tt_buf_adds(b, ",\n  cost_usd REAL,\n  cache_savings_usd REAL,\n"
-				    "  received_us INTEGER NOT NULL\n);\n"
-				    "CREATE INDEX IF NOT EXISTS records_ts ON records(ts_us);\n"
-				    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);\n"
-				    "INSERT OR IGNORE INTO meta VALUES ('schema', '" SCHEMA_VERSION "');\n");
+		rc = tt_buf_printf(b, ",\n  cost_usd REAL,\n  cache_savings_usd REAL,\n"
+				      "  received_us INTEGER NOT NULL\n);\n"
+				      "CREATE INDEX IF NOT EXISTS records_ts ON records(ts_us);\n"
+				      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);\n"
+				      "INSERT OR IGNORE INTO meta VALUES ('schema', '%d');\n",
+				   SCHEMA_VERSION);
+	return rc;
+}
+
+/*
+ * The fields of TT_REC_FIELDS that the records table has no column for
+ * (bit f for field f): a database made by an older tokentapd lacks the
+ * fields added since; a database without the table lacks them all.
+ */
+static int missing_columns(sqlite3 *db, uint64_t *missing)
+{
+	sqlite3_stmt *st;
+	int step;
+
+	*missing = 0;
+	for (int f = 0; f < TT_REC_NFIELDS; f++)
+		*missing |= (uint64_t)1 << f;
+	if (sqlite3_prepare_v2(db, "PRAGMA main.table_info(records)", -1, &st, NULL) != SQLITE_OK)
+		return TT_EIO;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *col = (const char *)sqlite3_column_text(st, 1);
+
+		for (int f = 0; col && f < TT_REC_NFIELDS; f++)
+			if (strcmp(col, column_name(f)) == 0)
+				*missing &= ~((uint64_t)1 << f);
+	}
+	sqlite3_finalize(st);
+	return step == SQLITE_DONE ? 0 : TT_EIO;
+}
+
+static int build_migration(tt_buf *b, uint64_t missing)
+{
+	int rc = 0;
+
+	/* New columns are NULL in the old rows, as an absent field is. */
+	for (int f = 0; f < TT_REC_NFIELDS && !rc; f++)
+		if (missing >> f & 1)
+			rc = tt_buf_printf(b, "ALTER TABLE records ADD COLUMN %s %s;\n", column_name(f),
+					   column_type(f));
+	if (!rc)
+		rc = tt_buf_printf(b, "UPDATE meta SET value = '%d' WHERE key = 'schema' "
+				      "AND CAST(value AS INTEGER) < %d;\n",
+				   SCHEMA_VERSION, SCHEMA_VERSION);
+	return rc;
+}
+
+/*
+ * Bring a database made by an older tokentapd up to this one's schema, in
+ * one transaction: a column for every field it lacks, the version in meta.
+ * Run after build_schema(), so the tables exist.
+ */
+static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	uint64_t missing;
+	tt_buf sql;
+	int rc;
+
+	tt_buf_init(&sql, 1 << 16);
+	if ((rc = exec(db, "BEGIN IMMEDIATE", err, errlen)))
+		goto out;
+	if ((rc = missing_columns(db, &missing))) {
+		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(db));
+		goto rollback;
+	}
+	if ((rc = build_migration(&sql, missing))) {
+		snprintf(err, errlen, "database %s: migration too large", path);
+		goto rollback;
+	}
+	if ((rc = exec(db, sql.data, err, errlen)) || (rc = exec(db, "COMMIT", err, errlen)))
+		goto rollback;
+	for (int f = 0; f < TT_REC_NFIELDS; f++)
+		if (missing >> f & 1)
+			fprintf(stderr, "tokentapd: database %s: added column %s (schema %d)\n", path,
+				column_name(f), SCHEMA_VERSION);
+	goto out;
+rollback:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	tt_buf_free(&sql);
+	return rc;
+}
+
+/*
+ * A read-only connection cannot migrate: it sees the columns an older
+ * database lacks as NULL through a temporary view of the same name, which
+ * shadows the table (the temp schema is searched first).
+ */
+static int shadow_missing_columns(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	uint64_t missing;
+	tt_buf sql;
+	int rc = 0;
+
+	if (missing_columns(db, &missing)) {
+		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(db));
+		return TT_EIO;
+	}
+	/* Up to date, or no records table at all (reads will say so). */
+	if (!missing || (missing >> TT_F_ID & 1))
+		return 0;
+	tt_buf_init(&sql, 1 << 16);
+	rc = tt_buf_adds(&sql, "CREATE TEMP VIEW records AS SELECT *");
+	for (int f = 0; f < TT_REC_NFIELDS && !rc; f++)
+		if (missing >> f & 1)
+			rc = tt_buf_printf(&sql, ", NULL AS %s", column_name(f));
+	if (!rc)
+		rc = tt_buf_adds(&sql, " FROM main.records");
+	if (rc)
+		snprintf(err, errlen, "database %s: view too large", path);
+	else
+		rc = exec(db, sql.data, err, errlen);
+	tt_buf_free(&sql);
 	return rc;
 }
 
@@ -92,8 +213,7 @@ static int build_insert(tt_buf *b)
 	int rc = tt_buf_adds(b, "INSERT OR IGNORE INTO records (id");
 
 	for (int i = 1; i < TT_REC_NFIELDS && !rc; i++)
-		rc = tt_buf_printf(b, ", %s", tt_rec_fields[i].type == TT_FT_TS ? "ts_us"
-									 : tt_rec_fields[i].name);
+		rc = tt_buf_printf(b, ", %s", column_name(i));
 	if (!rc)
 		rc = tt_buf_adds(b, ", cost_usd, cache_savings_usd, received_us) VALUES (?");
 	for (int i = 1; i < TT_REC_NFIELDS + 3 && !rc; i++)
@@ -340,17 +460,49 @@ static int open_db(const char *path, int flags, sqlite3 **db, char *err, size_t 
 	return 0;
 }
 
+/* The writer's connection: WAL, the schema (migrated), the insert statement. */
+static int open_writer(tt_store *s, const char *path, const struct tt_store_opts *opts,
+		       char *err, size_t errlen)
+{
+	tt_buf sql;
+	char pragmas[256];
+	int rc;
+
+	if ((rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->wdb, err, errlen)))
+		return rc;
+	tt_buf_init(&sql, 1 << 16);
+	snprintf(pragmas, sizeof(pragmas),
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; "
+		 "PRAGMA cache_size=-32768; PRAGMA foreign_keys=OFF; "
+		 "PRAGMA wal_autocheckpoint=0;",
+		 opts->sync_full ? "FULL" : "NORMAL");
+	if ((rc = exec(s->wdb, pragmas, err, errlen)))
+		goto out;
+	if ((rc = build_schema(&sql)) || (rc = exec(s->wdb, sql.data, err, errlen)) ||
+	    (rc = migrate(s->wdb, path, err, errlen)))
+		goto out;
+	tt_buf_reset(&sql);
+	if ((rc = build_insert(&sql)))
+		goto out;
+	if (sqlite3_prepare_v3(s->wdb, sql.data, -1, SQLITE_PREPARE_PERSISTENT, &s->ins, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(s->wdb));
+		rc = TT_EIO;
+	}
+out:
+	tt_buf_free(&sql);
+	return rc;
+}
+
 int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store **out,
 		  char *err, size_t errlen)
 {
 	tt_store *s = calloc(1, sizeof(*s));
-	tt_buf sql;
 	sqlite3_stmt *st = NULL;
 	char pragmas[256];
 	int rc = 0;
 
 	*out = NULL;
-	tt_buf_init(&sql, 1 << 16);
 	if (!s)
 		return TT_ENOMEM;
 	pthread_mutex_init(&s->rlock, NULL);
@@ -360,30 +512,11 @@ int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store *
 	pthread_mutex_init(&s->clock, NULL);
 	pthread_cond_init(&s->ccond, NULL);
 
-	if (!opts->readonly) {
-		if ((rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->wdb, err,
-				  errlen)))
-			goto fail;
-		snprintf(pragmas, sizeof(pragmas),
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; "
-			 "PRAGMA cache_size=-32768; PRAGMA foreign_keys=OFF; "
-			 "PRAGMA wal_autocheckpoint=0;",
-			 opts->sync_full ? "FULL" : "NORMAL");
-		if ((rc = exec(s->wdb, pragmas, err, errlen)))
-			goto fail;
-		if ((rc = build_schema(&sql)) || (rc = exec(s->wdb, sql.data, err, errlen)))
-			goto fail;
-		tt_buf_reset(&sql);
-		if ((rc = build_insert(&sql)))
-			goto fail;
-		if (sqlite3_prepare_v3(s->wdb, sql.data, -1, SQLITE_PREPARE_PERSISTENT, &s->ins,
-				       NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(s->wdb));
-			rc = TT_EIO;
-			goto fail;
-		}
-	}
+	if (!opts->readonly && (rc = open_writer(s, path, opts, err, errlen)))
+		goto fail;
 	if ((rc = open_db(path, SQLITE_OPEN_READONLY, &s->rdb, err, errlen)))
+		goto fail;
+	if (opts->readonly && (rc = shadow_missing_columns(s->rdb, path, err, errlen)))
 		goto fail;
 	if (sqlite3_prepare_v2(s->rdb, "SELECT count(*) FROM records", -1, &st, NULL) !=
 	    SQLITE_OK) {
@@ -416,11 +549,9 @@ int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store *
 		}
 		s->writer_started = 1;
 	}
-	tt_buf_free(&sql);
 	*out = s;
 	return 0;
 fail:
-	tt_buf_free(&sql);
 	tt_store_close(s);
 	return rc;
 }

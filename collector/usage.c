@@ -22,6 +22,8 @@ static const struct {
 	{"pod", "pod_uid"},
 	/* The program, not the pid: pids are many and short-lived. */
 	{"process", "COALESCE(exe, comm)"},
+	/* The program as a person names it: the script an interpreter runs. */
+	{"app", "app"},
 };
 
 const char *tt_usage_column(const char *by)

@@ -23,7 +23,7 @@
 #include "buf.h"
 #include "store.h"
 
-#define TT_USAGE_BY_LIST "task, tenant, feature, model, provider, pod, process"
+#define TT_USAGE_BY_LIST "task, tenant, feature, model, provider, pod, process, app"
 
 struct tt_usage_query {
 	const char *by;      /* one of TT_USAGE_BY_LIST */

@@ -80,6 +80,18 @@ void tt_record_new_id(tt_record *rec)
 	rec->id[32] = '\0';
 }
 
+/*
+ * TT_RECORD_JSON_MAX is enough for any record.  Values: a string of cap
+ * bytes takes at most 6 * (cap - 1) + 2 (every byte escaped as \u00XX, and
+ * its quotes), an int64 at most 20, a timestamp 29, a duration 31 (put_ms),
+ * an int 11: none more than 6 bytes per byte of the struct.  Keys: 41 of at
+ * most 18 bytes, each with two quotes, a colon and a comma, and the braces:
+ * under 500 today (test_col_records.c measures it against KEYS_MAX).
+ */
+#define KEYS_MAX 2048
+_Static_assert(6 * sizeof(tt_record) + KEYS_MAX <= TT_RECORD_JSON_MAX,
+	       "TT_RECORD_JSON_MAX cannot hold the largest record");
+
 /* A bounded output cursor: once full, it stays full and says so. */
 struct out {
 	char *p;
@@ -153,11 +165,13 @@ static void put_ms(struct out *o, const char *key, double v)
 {
 	char num[32];
 	put_key(o, key);
-	if (v < 0) {
+	int n = v < 0 ? 0 : snprintf(num, sizeof(num), "%.3f", v);
+	/* Negative is absent; over 31 characters (above 1e27 ms) is no
+	 * duration, and snprintf's count would overrun num. */
+	if (n <= 0 || (size_t)n >= sizeof(num)) {
 		put(o, "null", 4);
 		return;
 	}
-	int n = snprintf(num, sizeof(num), "%.3f", v);
 	put(o, num, (size_t)n);
 }
 
@@ -227,6 +241,8 @@ int tt_record_to_json(const tt_record *r, char *buf, size_t cap)
 	put_str(&o, "error", r->error);
 	put_bool(&o, "blocked", r->blocked);
 	put_str(&o, "side", r->side);
+	put_str(&o, "app", r->app);
+	put_str(&o, "tls", r->tls);
 	put(&o, "}", 1);
 	if (o.full)
 		return TT_ENOSPACE;

@@ -1,6 +1,7 @@
 /*
- * test_col_records.c - record validation (collector/rec.c) and the
- * POST /v1/records body splitter (collector/batch.c).
+ * test_col_records.c - record validation (collector/rec.c), the
+ * POST /v1/records body splitter (collector/batch.c), and the agent's JSON
+ * writer (decoder/record.c) read back by the collector.
  *
  * Every batch is fed whole, in random splits and one byte at a time, and
  * must give the same records and the same rejections each way.
@@ -18,9 +19,13 @@
 #include "../collector/batch.h"
 #include "../collector/rec.h"
 #include "tokentap/error.h"
+#include "tokentap/record.h"
 
 #define ID1 "0123456789abcdef0123456789abcdef"
 #define ID2 "fedcba9876543210fedcba9876543210"
+#define TLS_UNKNOWN "tls: unknown value (expected openssl, boringssl, gotls, rustls, plain)"
+#define APP16 "@scope/app-name-"
+#define APP128 APP16 APP16 APP16 APP16 APP16 APP16 APP16 APP16  /* one byte too many */
 
 static const char *full_record =
 	"{\"id\":\"" ID1 "\",\"source\":\"preload\",\"ts\":\"2026-01-02T03:04:05.123456Z\","
@@ -34,7 +39,8 @@ static const char *full_record =
 	"\"cache_write_tokens\":null,\"reasoning_tokens\":0,\"usage_source\":\"provider\","
 	"\"task\":\"t-1\",\"tenant\":\"acme\",\"feature\":\"summarise\",\"prompt_hash\":null,"
 	"\"prefix_hash\":null,\"request_bytes\":2048,\"response_bytes\":4096,\"error\":null,"
-	"\"blocked\":false,\"side\":\"client\",\"some_future_field\":[1,2,3]}";
+	"\"blocked\":false,\"side\":\"client\",\"app\":\"@google/gemini-cli\",\"tls\":\"boringssl\","
+	"\"some_future_field\":[1,2,3]}";
 
 /* Validate one JSON text; returns the rc and leaves the reason in err. */
 static int validate(const char *json, tt_rec *r, tt_buf *arena, char *err, size_t errlen)
@@ -69,6 +75,44 @@ static void test_full_record(void **state)
 	assert_memory_equal(s, "gpt-4o-mini-2024-07-18", len);
 	s = tt_rec_str(&r, TT_F_FEATURE, &arena, &len);
 	assert_memory_equal(s, "summarise", len);
+	s = tt_rec_str(&r, TT_F_APP, &arena, &len);
+	assert_int_equal(len, strlen("@google/gemini-cli"));
+	assert_memory_equal(s, "@google/gemini-cli", len);
+	s = tt_rec_str(&r, TT_F_TLS, &arena, &len);
+	assert_int_equal(len, strlen("boringssl"));
+	assert_memory_equal(s, "boringssl", len);
+	tt_buf_free(&arena);
+}
+
+/* A 127-byte app, and every tls DESIGN.md names, are accepted. */
+static void test_app_and_tls(void **state)
+{
+	static const char *const tls[] = {"openssl", "boringssl", "gotls", "rustls", "plain"};
+	char json[512], app[128], err[128];
+	tt_buf arena;
+	size_t len;
+	tt_rec r;
+
+	tt_buf_init(&arena, 1 << 16);
+	memset(app, 'a', sizeof(app) - 1);
+	app[sizeof(app) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++) {
+		snprintf(json, sizeof(json), "{\"id\":\"" ID1 "\",\"app\":\"%s\",\"tls\":\"%s\"}", app,
+			 tls[i]);
+		assert_int_equal(validate(json, &r, &arena, err, sizeof(err)), 0);
+		assert_non_null(tt_rec_str(&r, TT_F_APP, &arena, &len));
+		assert_int_equal(len, 127);
+		assert_memory_equal(tt_rec_str(&r, TT_F_TLS, &arena, &len), tls[i], strlen(tls[i]));
+		assert_int_equal(len, strlen(tls[i]));
+	}
+	/* null and missing are null; the empty string is a value, and no tls. */
+	assert_int_equal(validate("{\"id\":\"" ID1 "\",\"app\":null}", &r, &arena, err,
+				  sizeof(err)), 0);
+	assert_true(tt_rec_is_null(&r, TT_F_APP));
+	assert_true(tt_rec_is_null(&r, TT_F_TLS));
+	assert_int_equal(validate("{\"id\":\"" ID1 "\",\"tls\":\"\"}", &r, &arena, err,
+				  sizeof(err)), TT_EINVAL);
+	assert_string_equal(err, TLS_UNKNOWN);
 	tt_buf_free(&arena);
 }
 
@@ -113,6 +157,12 @@ static void test_rejections(void **state)
 		{"{\"id\":\"" ID1 "\",\"usage_source\":\"guess\"}",
 		 "usage_source: unknown value (expected provider, estimated, none)"},
 		{"{\"id\":\"" ID1 "\",\"source\":\"kernel\"}", "source: unknown value (expected preload, ebpf)"},
+		{"{\"id\":\"" ID1 "\",\"tls\":\"schannel\"}", TLS_UNKNOWN},
+		{"{\"id\":\"" ID1 "\",\"tls\":\"OpenSSL\"}", TLS_UNKNOWN},
+		{"{\"id\":\"" ID1 "\",\"tls\":true}", "tls: expected string"},
+		{"{\"id\":\"" ID1 "\",\"app\":\"" APP128 "\"}", "app: longer than 127 bytes"},
+		{"{\"id\":\"" ID1 "\",\"app\":7}", "app: expected string"},
+		{"{\"id\":\"" ID1 "\",\"app\":\"caf\xc3\"}", "app: not valid UTF-8"},
 		{"{\"id\":\"" ID1 "\",\"comm\":\"0123456789abcdefX\"}", "comm: longer than 16 bytes"},
 		{"{\"id\":\"" ID1 "\",\"model\":\"\xff" "x\"}", "model: not valid UTF-8"},
 		{"{\"id\":\"" ID1 "\",\"ts\":\"yesterday\"}",
@@ -200,6 +250,143 @@ static void test_timestamps(void **state)
 		tt_rec_format_ts(INT64_C(1709251199) * 1000000 + 123456, buf, sizeof(buf));
 		assert_string_equal(buf, "2024-02-29T23:59:59.123456Z");
 	}
+}
+
+/* --- the agent's writer, read back --------------------------------------- */
+
+/* Field f of r holds exactly `want`; an empty want means null. */
+static void expect_str(const tt_rec *r, int f, const tt_buf *arena, const char *want)
+{
+	size_t len;
+	const char *got = tt_rec_str(r, f, arena, &len);
+
+	if (!want[0]) {
+		if (got)
+			fail_msg("%s: '%.*s', want null", tt_rec_fields[f].name, (int)len, got);
+		return;
+	}
+	if (!got || len != strlen(want) || memcmp(got, want, len) != 0)
+		fail_msg("%s: '%.*s', want '%s'", tt_rec_fields[f].name, got ? (int)len : 6,
+			 got ? got : "(null)", want);
+}
+
+static void fill_record(tt_record *rec)
+{
+	tt_record_init(rec);
+	tt_record_new_id(rec);
+	TT_RECORD_SET(rec, source, "preload", -1);
+	rec->ts_us = INT64_C(1767323045123456);
+	rec->ttft_ms = 120.5;
+	rec->pid = 4242;
+	TT_RECORD_SET(rec, comm, "node", -1);
+	TT_RECORD_SET(rec, exe, "/usr/bin/node", -1);
+	TT_RECORD_SET(rec, host, "generativelanguage.googleapis.com", -1);
+	TT_RECORD_SET(rec, method, "POST", -1);
+	TT_RECORD_SET(rec, http, "2", -1);
+	rec->status = 200;
+	TT_RECORD_SET(rec, provider, "gemini", -1);
+	TT_RECORD_SET(rec, model, "gemini-2.5-pro", -1);
+	rec->stream = 1;
+	rec->input_tokens = 1000;
+	rec->cache_read_tokens = 400;
+	rec->output_tokens = 50;
+	rec->reasoning_tokens = 20;
+	TT_RECORD_SET(rec, usage_source, "provider", -1);
+	/* Quotes, a backslash, a control character and UTF-8 survive the trip. */
+	TT_RECORD_SET(rec, task, "t \"1\" \\ \x01 caf\xc3\xa9", -1);
+	TT_RECORD_SET(rec, side, "client", -1);
+	TT_RECORD_SET(rec, app, "@google/gemini-cli", -1);
+	TT_RECORD_SET(rec, tls, "boringssl", -1);
+}
+
+static void test_writer_round_trip(void **state)
+{
+	char json[TT_RECORD_JSON_MAX], err[128];
+	tt_record rec;
+	tt_buf arena;
+	tt_rec r;
+	int n;
+
+	tt_buf_init(&arena, 1 << 16);
+	fill_record(&rec);
+	n = tt_record_to_json(&rec, json, sizeof(json));
+	assert_true(n > 0);
+	assert_int_equal(tt_rec_parse(json, (size_t)n, &arena, &r, err, sizeof(err)), 0);
+	expect_str(&r, TT_F_ID, &arena, rec.id);
+	expect_str(&r, TT_F_EXE, &arena, rec.exe);
+	expect_str(&r, TT_F_MODEL, &arena, rec.model);
+	expect_str(&r, TT_F_TASK, &arena, rec.task);
+	expect_str(&r, TT_F_SIDE, &arena, rec.side);
+	expect_str(&r, TT_F_APP, &arena, "@google/gemini-cli");
+	expect_str(&r, TT_F_TLS, &arena, "boringssl");
+	expect_str(&r, TT_F_TENANT, &arena, "");
+	assert_true(r.v[TT_F_TS].i == rec.ts_us);
+	assert_true(r.v[TT_F_TTFT_MS].d == 120.5);
+	assert_true(tt_rec_is_null(&r, TT_F_DURATION_MS));
+	assert_int_equal(r.v[TT_F_INPUT_TOKENS].i, 1000);
+	assert_int_equal(r.v[TT_F_REASONING_TOKENS].i, 20);
+	assert_true(tt_rec_is_null(&r, TT_F_CACHE_WRITE_TOKENS));
+	assert_int_equal(r.v[TT_F_STREAM].i, 1);
+
+	/* Absent app and tls are written as null, never left out. */
+	rec.app[0] = rec.tls[0] = '\0';
+	n = tt_record_to_json(&rec, json, sizeof(json));
+	assert_non_null(strstr(json, ",\"app\":null,\"tls\":null}"));
+	assert_int_equal(tt_rec_parse(json, (size_t)n, &arena, &r, err, sizeof(err)), 0);
+	assert_true(tt_rec_is_null(&r, TT_F_APP));
+	assert_true(tt_rec_is_null(&r, TT_F_TLS));
+
+	/* A value the collector refuses is refused whoever wrote it. */
+	TT_RECORD_SET(&rec, tls, "nss", -1);
+	n = tt_record_to_json(&rec, json, sizeof(json));
+	assert_int_equal(tt_rec_parse(json, (size_t)n, &arena, &r, err, sizeof(err)), TT_EINVAL);
+	assert_string_equal(err, TLS_UNKNOWN);
+	tt_buf_free(&arena);
+}
+
+#define FILL(rec, field) \
+	(memset((rec)->field, 1, sizeof((rec)->field) - 1), (rec)->field[sizeof((rec)->field) - 1] = 0)
+
+/* The largest record there can be fits in TT_RECORD_JSON_MAX, with room. */
+static void test_writer_worst_case(void **state)
+{
+	static char json[TT_RECORD_JSON_MAX];
+	tt_record rec;
+	int n, keys;
+
+	/* The keys' share: an all-null record is keys, "null"s and punctuation. */
+	tt_record_init(&rec);
+	n = tt_record_to_json(&rec, json, sizeof(json));
+	keys = n - 4 * TT_REC_NFIELDS;
+	assert_true(keys > 0 && keys < 2048);  /* record.c's KEYS_MAX */
+
+	/* Every string at its cap, every byte a control character (\u0001). */
+	FILL(&rec, id); FILL(&rec, source); FILL(&rec, comm); FILL(&rec, exe);
+	FILL(&rec, cgroup); FILL(&rec, container_id); FILL(&rec, pod_uid); FILL(&rec, host);
+	FILL(&rec, method); FILL(&rec, path); FILL(&rec, http); FILL(&rec, provider);
+	FILL(&rec, api); FILL(&rec, model); FILL(&rec, request_model); FILL(&rec, usage_source);
+	FILL(&rec, task); FILL(&rec, tenant); FILL(&rec, feature); FILL(&rec, prompt_hash);
+	FILL(&rec, prefix_hash); FILL(&rec, error); FILL(&rec, side); FILL(&rec, app);
+	FILL(&rec, tls);
+	rec.ts_us = INT64_C(253402300799999999);  /* 9999-12-31T23:59:59.999999Z */
+	rec.ttft_ms = rec.duration_ms = 1e26;     /* 31 characters with %.3f */
+	rec.pid = rec.tid = rec.max_tokens = rec.input_tokens = rec.output_tokens = INT64_MAX;
+	rec.cache_read_tokens = rec.cache_write_tokens = rec.reasoning_tokens = INT64_MAX;
+	rec.request_bytes = rec.response_bytes = INT64_MAX;
+	rec.status = INT32_MAX;
+	rec.stream = rec.blocked = 0;
+	n = tt_record_to_json(&rec, json, sizeof(json));
+	print_message("worst-case record: %d bytes of JSON (keys %d), TT_RECORD_JSON_MAX %d\n", n,
+		      keys, TT_RECORD_JSON_MAX);
+	assert_true(n > 15000 && n < TT_RECORD_JSON_MAX);
+	assert_int_equal(strlen(json), n);
+
+	/* A duration too large to print is null, not a cut number. */
+	rec.duration_ms = 1e300;
+	n = tt_record_to_json(&rec, json, sizeof(json));
+	assert_true(n > 0);
+	assert_non_null(strstr(json, "\"duration_ms\":null,"));
+	assert_int_equal(tt_record_to_json(&rec, json, 100), TT_ENOSPACE);
 }
 
 /* --- batches ------------------------------------------------------------ */
@@ -395,6 +582,9 @@ int main(void)
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_json_details),
 		cmocka_unit_test(test_timestamps),
+		cmocka_unit_test(test_app_and_tls),
+		cmocka_unit_test(test_writer_round_trip),
+		cmocka_unit_test(test_writer_worst_case),
 		cmocka_unit_test(test_batch_lines),
 		cmocka_unit_test(test_batch_array),
 		cmocka_unit_test(test_batch_array_edges),

@@ -2,7 +2,9 @@
  * test_col_store.c - the SQLite store and the roll-ups (collector/store.c,
  * usage.c): duplicates inside one batch and across batches count once,
  * server-side records do not count, since/until bound the window, rows
- * come biggest cost first, and the figures are the hand-made sums.
+ * come biggest cost first, and the figures are the hand-made sums.  A
+ * database made by the first schema is migrated (kept rows, new columns,
+ * the version raised) and read as it is by a read-only open.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 
 #include <cJSON.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "../collector/batch.h"
 #include "../collector/prices.h"
@@ -34,15 +37,24 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+static void remove_db(const char *db)
 {
 	char p[160];
 
-	snprintf(p, sizeof(p), "%s-wal", path);
+	snprintf(p, sizeof(p), "%s-wal", db);
 	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
+	snprintf(p, sizeof(p), "%s-shm", db);
 	unlink(p);
-	unlink(path);
+	unlink(db);
+}
+
+static int teardown(void **state)
+{
+	char old[160];
+
+	snprintf(old, sizeof(old), "%s/old.db", dir);
+	remove_db(old);
+	remove_db(path);
 	rmdir(dir);
 	return 0;
 }
@@ -171,6 +183,173 @@ static void test_store_and_usage(void **state)
 	tt_prices_free(p);
 }
 
+/* The records table as the first tokentapd (schema 1) created it. */
+static const char schema_v1[] =
+	"CREATE TABLE records (\n"
+	"  seq INTEGER PRIMARY KEY,\n"
+	"  id BLOB NOT NULL UNIQUE,\n"
+	"  source TEXT, ts_us INTEGER NOT NULL, ttft_ms REAL, duration_ms REAL,\n"
+	"  pid INTEGER, tid INTEGER, comm TEXT, exe TEXT, cgroup TEXT, container_id TEXT,\n"
+	"  pod_uid TEXT, host TEXT, method TEXT, path TEXT, http TEXT, status INTEGER,\n"
+	"  provider TEXT, api TEXT, model TEXT, request_model TEXT, stream INTEGER,\n"
+	"  max_tokens INTEGER, input_tokens INTEGER, output_tokens INTEGER,\n"
+	"  cache_read_tokens INTEGER, cache_write_tokens INTEGER, reasoning_tokens INTEGER,\n"
+	"  usage_source TEXT, task TEXT, tenant TEXT, feature TEXT, prompt_hash TEXT,\n"
+	"  prefix_hash TEXT, request_bytes INTEGER, response_bytes INTEGER, error TEXT,\n"
+	"  blocked INTEGER, side TEXT,\n"
+	"  cost_usd REAL, cache_savings_usd REAL, received_us INTEGER NOT NULL\n"
+	");\n"
+	"CREATE INDEX records_ts ON records(ts_us);\n"
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);\n"
+	"INSERT INTO meta VALUES ('schema', '1');\n"
+	/* Two calls of gpt-4o, $2.50 and $10, stored before app existed. */
+	"INSERT INTO records (id, ts_us, provider, model, input_tokens, output_tokens, feature,\n"
+	"  side, cost_usd, received_us) VALUES\n"
+	" (x'000000000000000000000000000000f1', 1767225600000000, 'openai', 'gpt-4o', 1000000, 0,\n"
+	"  'chat', 'client', 2.5, 1767225600000000),\n"
+	" (x'000000000000000000000000000000f2', 1767225600000000, 'openai', 'gpt-4o', 0, 1000000,\n"
+	"  'chat', 'client', 10.0, 1767225600000000);\n";
+
+/* Run sql on the database file db with a connection of the test's own. */
+static void sql_exec(const char *db, const char *sql)
+{
+	sqlite3 *h;
+
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+	sqlite3_close(h);
+}
+
+/* The first column of the first row of sql, as text ("" when none or null). */
+static void sql_text(const char *db, const char *sql, char *out, size_t cap)
+{
+	sqlite3_stmt *st;
+	sqlite3 *h;
+
+	out[0] = '\0';
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
+static const cJSON *row_of(const cJSON *usage, const char *key)
+{
+	const cJSON *r;
+
+	cJSON_ArrayForEach(r, cJSON_GetObjectItem(usage, "rows")) {
+		const cJSON *k = cJSON_GetObjectItem(r, "key");
+
+		if (key ? cJSON_IsString(k) && strcmp(k->valuestring, key) == 0 : cJSON_IsNull(k))
+			return r;
+	}
+	fail_msg("no row for key %s", key ? key : "null");
+	return NULL;
+}
+
+#define SORTED_COLUMNS \
+	"SELECT group_concat(name, ' ') FROM " \
+	"(SELECT name FROM pragma_table_info('records') ORDER BY name)"
+
+/* A new database starts at the current schema; its columns, sorted, in out. */
+static void new_database_columns(char *out, size_t cap)
+{
+	struct tt_store_opts o = {.sync_full = 1};
+	char err[256], v[64], fresh[160];
+	tt_store *s;
+
+	snprintf(fresh, sizeof(fresh), "%s/fresh.db", dir);
+	assert_int_equal(tt_store_open(fresh, &o, &s, err, sizeof(err)), 0);
+	tt_store_close(s);
+	sql_text(fresh, "SELECT value FROM meta WHERE key = 'schema'", v, sizeof(v));
+	assert_string_equal(v, "2");
+	sql_text(fresh, SORTED_COLUMNS, out, cap);
+	assert_non_null(strstr(out, " app "));
+	assert_non_null(strstr(out, " tls "));
+	remove_db(fresh);
+}
+
+#define APP_REC(id, app, tls, in, out) \
+	"{\"id\":\"" id "\",\"ts\":\"2026-01-05T00:00:00Z\",\"provider\":\"openai\"," \
+	"\"model\":\"gpt-4o\",\"input_tokens\":" #in ",\"output_tokens\":" #out ","     \
+	"\"app\":" app ",\"tls\":" tls "}\n"
+
+static void test_migrate_schema_1(void **state)
+{
+	struct tt_store_opts rw = {.sync_full = 1}, ro = {.readonly = 1};
+	tt_prices *p = tt_prices_new();
+	char old[160], err[256], v[64], want[2048], got[2048];
+	const cJSON *r;
+	tt_store *s;
+	cJSON *u;
+
+	assert_int_equal(tt_config_apply(p, NULL, 0, NULL, err, sizeof(err)), 0);
+	snprintf(old, sizeof(old), "%s/old.db", dir);
+	sql_exec(old, schema_v1);
+
+	/* Read-only (tokentap report --db): no migration, the new columns read as null. */
+	assert_int_equal(tt_store_open(old, &ro, &s, err, sizeof(err)), 0);
+	u = usage(s, "app", INT64_MIN, INT64_MAX);
+	r = row_of(u, NULL);
+	assert_true(num(r, "calls") == 2);
+	assert_true(num(r, "cost_usd") == 12.5);
+	cJSON_Delete(u);
+	tt_store_close(s);
+	sql_text(old, "SELECT count(*) FROM pragma_table_info('records') WHERE name = 'app'", v,
+		 sizeof(v));
+	assert_string_equal(v, "0");
+	sql_text(old, "SELECT value FROM meta WHERE key = 'schema'", v, sizeof(v));
+	assert_string_equal(v, "1");
+
+	/* Read-write: migrated, the old rows kept, records with app and tls taken. */
+	assert_int_equal(tt_store_open(old, &rw, &s, err, sizeof(err)), 0);
+	assert_int_equal(tt_store_count(s), 2);
+	sql_text(old, "SELECT value FROM meta WHERE key = 'schema'", v, sizeof(v));
+	assert_string_equal(v, "2");
+	sql_text(old, "SELECT group_concat(name, ' ') FROM pragma_table_info('records') "
+		      "WHERE name IN ('app', 'tls')", v, sizeof(v));
+	assert_string_equal(v, "app tls");
+	/* gpt-4o: $2.50 / $10 per 1M tokens. */
+	ingest(s, p,
+	       APP_REC(A, "\"@google/gemini-cli\"", "\"boringssl\"", 1000000, 0)
+	       APP_REC(B, "\"@google/gemini-cli\"", "\"boringssl\"", 1000000, 1000000)
+	       APP_REC(C, "\"summarise\"", "\"openssl\"", 2000000, 0)
+	       APP_REC(D, "null", "\"plain\"", 1000, 0),
+	       4, 0);
+	u = usage(s, "app", INT64_MIN, INT64_MAX);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(u, "rows")), 3);
+	r = cJSON_GetArrayItem(cJSON_GetObjectItem(u, "rows"), 0);
+	assert_string_equal(cJSON_GetObjectItem(r, "key")->valuestring, "@google/gemini-cli");
+	assert_true(num(r, "calls") == 2);
+	assert_true(num(r, "input_tokens") == 2000000);
+	assert_true(num(r, "cost_usd") == 15.0);
+	r = row_of(u, NULL);  /* the two old rows and D */
+	assert_true(num(r, "calls") == 3);
+	assert_true(num(r, "input_tokens") == 1001000);
+	assert_true(num(r, "cost_usd") == 12.5 + 0.0025);
+	r = row_of(u, "summarise");
+	assert_true(num(r, "cost_usd") == 5.0);
+	assert_true(num(cJSON_GetObjectItem(u, "total"), "calls") == 6);
+	cJSON_Delete(u);
+	tt_store_close(s);
+	sql_text(old, "SELECT tls FROM records WHERE app = 'summarise'", v, sizeof(v));
+	assert_string_equal(v, "openssl");
+
+	/* Opened again: nothing left to migrate, nothing lost; the columns are a
+	 * new database's. */
+	assert_int_equal(tt_store_open(old, &rw, &s, err, sizeof(err)), 0);
+	assert_int_equal(tt_store_count(s), 6);
+	tt_store_close(s);
+	sql_text(old, SORTED_COLUMNS, got, sizeof(got));
+	new_database_columns(want, sizeof(want));
+	assert_string_equal(got, want);
+	tt_prices_free(p);
+}
+
 static void test_parse_time(void **state)
 {
 	int64_t t, now = INT64_C(1767323045) * 1000000;
@@ -188,12 +367,14 @@ static void test_parse_time(void **state)
 	assert_int_equal(tt_usage_parse_time("", now, &t), TT_EINVAL);
 	assert_null(tt_usage_column("pid"));
 	assert_string_equal(tt_usage_column("pod"), "pod_uid");
+	assert_string_equal(tt_usage_column("app"), "app");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_and_usage),
+		cmocka_unit_test(test_migrate_schema_1),
 		cmocka_unit_test(test_parse_time),
 	};
 

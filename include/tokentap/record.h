@@ -56,6 +56,8 @@ typedef struct tt_record {
 	char error[32];         /* empty: null */
 	int blocked;            /* 0 or 1 */
 	char side[8];           /* "client" | "server" */
+	char app[128];          /* the program as a person names it (common/app.h) */
+	char tls[12];           /* "openssl" | "boringssl" | "gotls" | "rustls" | "plain" */
 } tt_record;
 
 /* Reset every field to absent. */
@@ -78,7 +80,11 @@ void tt_record_new_id(tt_record *rec);
  */
 int tt_record_to_json(const tt_record *rec, char *buf, size_t cap);
 
-/* A buffer size that always suffices for tt_record_to_json(). */
-#define TT_RECORD_JSON_MAX 8192
+/*
+ * A buffer size that always suffices for tt_record_to_json(), even when
+ * every string byte is a control character written as \u00XX: record.c
+ * checks the arithmetic at compile time.
+ */
+#define TT_RECORD_JSON_MAX 20480
 
 #endif

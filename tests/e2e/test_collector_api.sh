@@ -67,6 +67,7 @@ models = [("openai", "gpt-4o-mini"), ("openai", "gpt-4.1"), ("anthropic", "claud
           ("gemini", "gemini-2.5-pro"), ("deepseek", "deepseek-chat"), ("acme", "mystery-model")]
 features = ["summarise", "chat", "search", None]
 tenants = ["acme", "globex", None]
+apps = ["@google/gemini-cli", "claude", "summarise", None]
 recs = []
 for i in range(600):
     prov, model = rnd.choice(models)
@@ -83,7 +84,8 @@ for i in range(600):
                  "cache_read_tokens": cr, "cache_write_tokens": cw, "reasoning_tokens": rs,
                  "usage_source": "provider", "task": "task-%d" % (i % 5),
                  "tenant": rnd.choice(tenants), "feature": rnd.choice(features),
-                 "pod_uid": None, "side": "server" if i % 10 == 9 else "client"})
+                 "pod_uid": None, "side": "server" if i % 10 == 9 else "client",
+                 "app": apps[i % len(apps)], "tls": rnd.choice(["openssl", "boringssl", None])})
 
 def cost(r):
     p = table.get(r["model"])
@@ -100,7 +102,7 @@ def cost(r):
 
 expect = {}
 for by, col in [("feature", "feature"), ("model", "model"), ("tenant", "tenant"),
-                ("provider", "provider"), ("task", "task")]:
+                ("provider", "provider"), ("task", "task"), ("app", "app")]:
     rows = {}
     for r in recs:
         if r["side"] == "server":
@@ -139,7 +141,7 @@ r=$(post "${SOCK[@]}" --data-binary @"$T/a.jsonl" $U/v1/records)
 echo "ingest: 600 records, resend counted as duplicates"
 
 # --- roll-ups equal the sums ------------------------------------------------
-for by in feature model tenant provider task; do
+for by in feature model tenant provider task app; do
 	curl -sS --max-time 30 "${SOCK[@]}" "$U/v1/usage?by=$by" >"$T/usage-$by.json"
 done
 $PY - "$T" <<'PYEOF'
@@ -164,7 +166,7 @@ for by, rows in expect.items():
     costs = [r["cost_usd"] if r["cost_usd"] is not None else -1 for r in got["rows"]]
     assert costs == sorted(costs, reverse=True), ("not biggest cost first", by, costs)
     assert got["total"]["calls"] == sum(e["calls"] for e in rows)
-print("usage: roll-ups by feature, model, tenant, provider, task equal the record sums")
+print("usage: roll-ups by feature, model, tenant, provider, task, app equal the record sums")
 PYEOF
 
 # since/until: the records span 2026-11-01 .. 2026-11-20

@@ -73,7 +73,7 @@ set +e
 "$BIN/tokentap" report --collector "unix:$T/none.sock" 2>"$T/e3"; [ $? = 1 ] || fail "no collector exit"
 "$BIN/tokentap" frobnicate 2>"$T/e4"; [ $? = 2 ] || fail "unknown command exit"
 set -e
-grep -q 'expected one of task, tenant, feature, model, provider, pod, process' "$T/e1" || fail "e1"
+grep -q 'expected one of task, tenant, feature, model, provider, pod, process, app' "$T/e1" || fail "e1"
 grep -q -- '--since yesterday: expected RFC 3339' "$T/e2" || fail "e2"
 grep -q 'cannot reach the collector' "$T/e3" || fail "e3"
 grep -q "unknown command 'frobnicate'" "$T/e4" || fail "e4"
