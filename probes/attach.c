@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ struct afile {
 struct tt_attach {
 	struct sslprobe_bpf *skel;
 	int verbose;
+	/* the exec gate's thread attaches too (execgate.h) */
+	pthread_mutex_t lock;
 	struct afile *files;
 	size_t nfiles, capfiles;
 	struct file_key *checked; /* executables without SSL_write */
@@ -56,6 +59,7 @@ tt_attach *tt_attach_new(struct sslprobe_bpf *skel, int verbose)
 		return NULL;
 	a->skel = skel;
 	a->verbose = verbose;
+	pthread_mutex_init(&a->lock, NULL);
 	return a;
 }
 
@@ -84,6 +88,7 @@ void tt_attach_free(tt_attach *a)
 		file_detach(a, &a->files[i]);
 	free(a->files);
 	free(a->checked);
+	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
 
@@ -144,7 +149,7 @@ static int link_one(tt_attach *a, struct afile *f, struct bpf_program *prog,
 	return 0;
 }
 
-int tt_attach_file(tt_attach *a, const char *path, const char *label)
+static int attach_file(tt_attach *a, const char *path, const char *label)
 {
 	struct sslprobe_bpf *s = a->skel;
 	uint64_t off[SYM_N];
@@ -218,6 +223,16 @@ int tt_attach_file(tt_attach *a, const char *path, const char *label)
 	return 1;
 }
 
+int tt_attach_file(tt_attach *a, const char *path, const char *label)
+{
+	int r;
+
+	pthread_mutex_lock(&a->lock);
+	r = attach_file(a, path, label);
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
 static int is_libssl(const char *base)
 {
 	return strncmp(base, "libssl.so", 9) == 0;
@@ -276,15 +291,66 @@ int tt_attach_libdirs(tt_attach *a)
 	return n;
 }
 
+/* Every regular executable file of one folder. */
+static int attach_programs(tt_attach *a, const char *dir)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char path[4096];
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		/* symlinks are followed: one inode is looked at once */
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    !(st.st_mode & 0111))
+			continue;
+		if (tt_attach_file(a, path, path) == 1)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+int tt_attach_path_dirs(tt_attach *a, const char *path_env)
+{
+	static const char *const std_dirs[] = {
+		"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
+		"/sbin", "/bin",
+	};
+	char *copy, *dir, *save = NULL;
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < sizeof(std_dirs) / sizeof(std_dirs[0]); i++)
+		n += attach_programs(a, std_dirs[i]);
+	if (!path_env || !(copy = strdup(path_env)))
+		return n;
+	for (dir = strtok_r(copy, ":", &save); dir;
+	     dir = strtok_r(NULL, ":", &save))
+		if (dir[0] == '/') /* relative entries mean nothing here */
+			n += attach_programs(a, dir);
+	free(copy);
+	return n;
+}
+
 /* One process: its libssl mappings and its executable. */
-static int scan_pid(tt_attach *a, int pid, void (*agent)(int, void *),
+static int scan_pid(tt_attach *a, int pid, tt_attach_visit_fn visit,
 		    void *arg)
 {
 	char fn[64], line[4096], path[4600], exe[4096];
-	int n = 0, is_agent = 0;
+	int n = 0;
 	ssize_t len;
 	FILE *f;
 
+	if (visit)
+		visit(pid, arg);
 	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
 	f = fopen(fn, "re");
 	if (!f)
@@ -296,8 +362,6 @@ static int scan_pid(tt_attach *a, int pid, void (*agent)(int, void *),
 			continue;
 		p[strcspn(p, "\n")] = '\0';
 		base = strrchr(p, '/') + 1;
-		if (strncmp(base, "libtokentap.so", 14) == 0)
-			is_agent = 1;
 		if (!is_libssl(base) || strstr(p, " (deleted)"))
 			continue;
 		/* the path is in the process's mount namespace */
@@ -306,8 +370,6 @@ static int scan_pid(tt_attach *a, int pid, void (*agent)(int, void *),
 			n++;
 	}
 	fclose(f);
-	if (is_agent && agent)
-		agent(pid, arg);
 
 	snprintf(fn, sizeof(fn), "/proc/%d/exe", pid);
 	len = readlink(fn, exe, sizeof(exe) - 1);
@@ -323,7 +385,7 @@ static int scan_pid(tt_attach *a, int pid, void (*agent)(int, void *),
 }
 
 int tt_attach_scan(tt_attach *a, const int *pids, size_t npids,
-		   void (*agent)(int pid, void *arg), void *arg)
+		   tt_attach_visit_fn visit, void *arg)
 {
 	struct dirent *de;
 	size_t i;
@@ -332,7 +394,7 @@ int tt_attach_scan(tt_attach *a, const int *pids, size_t npids,
 
 	if (npids) {
 		for (i = 0; i < npids; i++)
-			n += scan_pid(a, pids[i], agent, arg);
+			n += scan_pid(a, pids[i], visit, arg);
 		return n;
 	}
 	d = opendir("/proc");
@@ -349,18 +411,32 @@ int tt_attach_scan(tt_attach *a, const int *pids, size_t npids,
 			continue;
 		if (pid == getpid())
 			continue;
-		n += scan_pid(a, (int)pid, agent, arg);
+		n += scan_pid(a, (int)pid, visit, arg);
 	}
 	closedir(d);
 	return n;
 }
 
-size_t tt_attach_files(const tt_attach *a)
+size_t tt_attach_files(tt_attach *a)
 {
-	return a ? a->nfiles : 0;
+	size_t n;
+
+	if (!a)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	n = a->nfiles;
+	pthread_mutex_unlock(&a->lock);
+	return n;
 }
 
-size_t tt_attach_links(const tt_attach *a)
+size_t tt_attach_links(tt_attach *a)
 {
-	return a ? a->nlinks : 0;
+	size_t n;
+
+	if (!a)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	n = a->nlinks;
+	pthread_mutex_unlock(&a->lock);
+	return n;
 }

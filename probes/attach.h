@@ -3,12 +3,15 @@
  *
  * Uprobes are placed per file (inode), for every process at once, so a
  * process that starts and ends between two scans is still seen once its
- * library or executable was attached.  Files come from:
+ * library or executable was attached.  Safe to call from several threads
+ * (the exec gate attaches from its own).  Files come from:
  *   - libssl.so* in the usual library folders, at start;
  *   - every libssl.so* mapped by a running process, through
  *     /proc/PID/root so a container's own copy is found (tt_attach_scan);
  *   - executables that define SSL_write themselves (the official Node.js
  *     binary carries a static OpenSSL), found through /proc/PID/exe;
+ *   - the program folders (PATH), at start;
+ *   - the file of every exec, before it runs (execgate.h);
  *   - the --exe paths.
  */
 #ifndef TOKENTAP_ATTACH_H
@@ -38,15 +41,25 @@ int tt_attach_file(tt_attach *a, const char *path, const char *label);
 int tt_attach_libdirs(tt_attach *a);
 
 /*
+ * Every executable in the usual program folders and in the folders of
+ * path_env (a PATH value, may be NULL): programs that carry their own
+ * OpenSSL are attached before they ever run.  Returns files attached.
+ */
+int tt_attach_path_dirs(tt_attach *a, const char *path_env);
+
+/* Called for each process a scan looks at. */
+typedef void (*tt_attach_visit_fn)(int pid, void *arg);
+
+/*
  * One pass over /proc: attach what processes map or run; pids: when
- * npids > 0 only those are looked at.  agent(pid, arg) is called for each
- * process that maps libtokentap.so.  Returns files newly attached.
+ * npids > 0 only those are looked at.  visit (may be NULL) is called for
+ * each process first.  Returns files newly attached.
  */
 int tt_attach_scan(tt_attach *a, const int *pids, size_t npids,
-		   void (*agent)(int pid, void *arg), void *arg);
+		   tt_attach_visit_fn visit, void *arg);
 
 /* Files attached now, and uprobe links held. */
-size_t tt_attach_files(const tt_attach *a);
-size_t tt_attach_links(const tt_attach *a);
+size_t tt_attach_files(tt_attach *a);
+size_t tt_attach_links(tt_attach *a);
 
 #endif

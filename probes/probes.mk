@@ -19,8 +19,8 @@ PROBE_SRCS    := probes/sslprobe.c $(PROBE_MODS)
 # The agent's modules the probe reuses: its cgroup path parser (one naming
 # of containers and pods for both sources) and, once it exists, its
 # shipper (TT_SHIP_SRCS from agent/agent.mk, included before this file).
-PROBE_SRCS += agent/cgroup.c
-PROBE_CFLAGS_EXTRA := -Iagent
+PROBE_SRCS += agent/cgroup.c $(COMMON_SRCS)
+PROBE_CFLAGS_EXTRA := -Iagent -Icommon
 ifneq ($(wildcard agent/ship.c),)
 PROBE_SHIP_SRCS := $(or $(TT_SHIP_SRCS),$(wildcard agent/ship.c agent/spool.c agent/http.c agent/log.c agent/guard.c))
 PROBE_SRCS      += $(filter-out agent/cgroup.c,$(PROBE_SHIP_SRCS))
@@ -44,7 +44,7 @@ $(PROBE_SKEL): $(PROBE_BPF_OBJ)
 	$(call msg,SKEL,$@)$(BPFTOOL) gen skeleton $< name sslprobe_bpf > $@
 
 $(BUILD)/obj/probes/%.o $(SAN)/obj/probes/%.o: ALL_CFLAGS += -I$(PROBE_BUILD) -Iprobes $(PROBE_CFLAGS_EXTRA)
-$(SAN)/obj/probes/%.o: SAN_CFLAGS += -I$(PROBE_BUILD) -Iprobes -Iagent
+$(SAN)/obj/probes/%.o: SAN_CFLAGS += -I$(PROBE_BUILD) -Iprobes -Iagent -Icommon
 $(BUILD)/obj/probes/sslprobe.o: | $(PROBE_SKEL)
 $(BUILD)/obj/probes/sslprobe.o: $(PROBE_SKEL)
 
@@ -58,11 +58,11 @@ INSTALL_BIN += $(PROBE_BIN)
 PROBE_TESTS := $(patsubst probes/tests/%.c,$(SAN)/tests/%,$(wildcard probes/tests/test_probe_*.c))
 UNIT_TESTS  += $(PROBE_TESTS)
 
-$(SAN)/obj/probes/tests/%.o: SAN_CFLAGS += -Iprobes -Iagent
+$(SAN)/obj/probes/tests/%.o: SAN_CFLAGS += -Iprobes -Iagent -Icommon
 
-$(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(SAN)/obj/agent/cgroup.o $(DECODER_SAN_LIB)
+$(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(SAN)/obj/agent/cgroup.o $(COMMON_SRCS:%.c=$(SAN)/obj/%.o) $(DECODER_SAN_LIB)
 	@mkdir -p $(dir $@)
-	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lssl -ldl
+	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lssl -ldl -lpthread
 
 # The benchmark's floor: do-nothing uprobes on the same symbols.
 PROBE_NULL_OBJ  := $(PROBE_BUILD)/nullprobe.bpf.o

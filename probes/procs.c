@@ -1,5 +1,7 @@
 /*
- * procs.c - per-process facts from /proc, cached by tgid.
+ * procs.c - per-process facts, cached by tgid: from the kernel side's
+ * description at a process's first call, completed from /proc while the
+ * process lives.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <limits.h>
+
+#include "app.h"
 #include "cgroup.h"   /* agent's parser: one naming of containers and pods */
 #include "procs.h"
 #include "tokentap/error.h"
@@ -16,13 +21,14 @@
 
 struct pentry {
 	tt_proc p;
+	int missing; /* sweeps in a row that found it gone */
 	struct pentry *next;
 };
 
 struct tt_procs {
 	size_t max, n;
 	struct pentry *b[PROCS_BUCKETS];
-	tt_proc gone; /* returned for processes already gone */
+	struct pentry spare; /* the answer when the table is full */
 };
 
 /* Bounded copy that always terminates (strings here may be cut). */
@@ -122,40 +128,94 @@ uint64_t tt_procs_starttime(int pid)
 	return tt_procs_read_stat(pid, &st) == 0 ? st.starttime : 0;
 }
 
-int tt_procs_maps_has(int pid, const char *prefix)
+/*
+ * A script path as the process saw it, resolved through the process's
+ * root (a container's files) while it lives, so that a bin/ symlink leads
+ * to the package it belongs to.
+ */
+struct resolve_ctx {
+	uint32_t tgid;
+	int alive;
+};
+
+static int resolve_script(const char *path, char *out, size_t cap, void *arg)
 {
-	char fn[64], line[4096];
-	size_t plen = strlen(prefix);
-	FILE *f;
-	int found = 0;
+	const struct resolve_ctx *rc = arg;
+	char full[PATH_MAX], real[PATH_MAX];
 
-	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
-	f = fopen(fn, "re");
-	if (!f)
-		return TT_EIO;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *path = strchr(line, '/'), *base;
-
-		if (!path)
-			continue;
-		path[strcspn(path, "\n")] = '\0';
-		base = strrchr(path, '/') + 1;
-		if (strncmp(base, prefix, plen) == 0)
-			found = 1;
-	}
-	fclose(f);
-	return found;
+	if (path[0] != '/')
+		return -1; /* relative to a working folder we do not know */
+	if (rc->alive)
+		snprintf(full, sizeof(full), "/proc/%u/root%s", rc->tgid, path);
+	else
+		snprintf(full, sizeof(full), "%s", path);
+	if (!realpath(full, real))
+		return -1;
+	copy_str(out, cap, real);
+	return 0;
 }
 
-static void load(tt_proc *p, uint32_t tgid)
+/* The arguments of a live process, NUL-separated. */
+static ssize_t read_cmdline(uint32_t tgid, char *buf, size_t cap)
+{
+	char fn[64];
+
+	snprintf(fn, sizeof(fn), "/proc/%u/cmdline", tgid);
+	return read_small(fn, buf, cap);
+}
+
+/*
+ * The parent's app, for a child whose arguments name no script (node
+ * relaunched with -e, a REPL): the parent's entry, else its /proc.
+ */
+static void parent_app(tt_procs *p, uint32_t ppid, char *out, size_t cap)
+{
+	const tt_proc *pe = ppid ? tt_procs_peek(p, ppid) : NULL;
+	struct resolve_ctx rc = { .tgid = ppid, .alive = 1 };
+	char fn[64], exe[256], args[4096];
+	ssize_t n;
+
+	out[0] = '\0';
+	if (pe) {
+		copy_str(out, cap, pe->app);
+		return;
+	}
+	if (ppid <= 1)
+		return;
+	snprintf(fn, sizeof(fn), "/proc/%u/exe", ppid);
+	n = readlink(fn, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	n = read_cmdline(ppid, args, sizeof(args));
+	if (n > 0)
+		tt_app_name(exe, args, (size_t)n, resolve_script, &rc, NULL,
+			    out, cap);
+}
+
+static void name_app(tt_procs *p, tt_proc *e, const char *args, size_t len,
+		     int alive)
+{
+	struct resolve_ctx rc = { .tgid = e->tgid, .alive = alive };
+	char papp[sizeof(e->app)];
+
+	parent_app(p, e->ppid, papp, sizeof(papp));
+	tt_app_name(e->exe, args, len, resolve_script, &rc, papp, e->app,
+		    sizeof(e->app));
+}
+
+/* What /proc says of a live tgid; start stays 0 when it is gone. */
+static void load_live(tt_proc *p, uint32_t tgid)
 {
 	char fn[64], buf[4096];
 	tt_cgroup_info cg;
+	tt_proc_stat st;
 	ssize_t n;
 
 	memset(p, 0, sizeof(*p));
 	p->tgid = tgid;
-	p->start = tt_procs_starttime((int)tgid);
+	if (tt_procs_read_stat((int)tgid, &st) == 0) {
+		p->start = st.starttime;
+		p->ppid = st.ppid;
+	}
 	snprintf(fn, sizeof(fn), "/proc/%u/comm", tgid);
 	if (read_small(fn, buf, sizeof(buf)) > 0) {
 		buf[strcspn(buf, "\n")] = '\0';
@@ -167,14 +227,6 @@ static void load(tt_proc *p, uint32_t tgid)
 		buf[n] = '\0';
 		copy_str(p->exe, sizeof(p->exe), buf);
 	}
-	/*
-	 * A process under the agent (LD_PRELOAD=libtokentap.so) reports its
-	 * own calls; the probe leaves it out so each call counts once.  Known
-	 * limit: a process that has already exited when its first event is
-	 * read cannot be checked, and its calls are counted by the probe too
-	 * (on a loaded machine, a curl that lives a few milliseconds).
-	 */
-	p->agent = tt_procs_maps_has((int)tgid, "libtokentap.so") == 1;
 	snprintf(fn, sizeof(fn), "/proc/%u/cgroup", tgid);
 	n = read_small(fn, buf, sizeof(buf));
 	if (n > 0 && tt_cgroup_parse(buf, (size_t)n, &cg) == 0) {
@@ -211,40 +263,98 @@ void tt_procs_free(tt_procs *p)
 	free(p);
 }
 
-const tt_proc *tt_procs_get(tt_procs *p, uint32_t tgid)
+/*
+ * A new, empty entry for tgid; the spare slot when the table is full or
+ * memory is short (an answer without caching rather than growth).
+ */
+static tt_proc *new_entry(tt_procs *p, uint32_t tgid)
 {
 	struct pentry *e, **head = &p->b[tgid % PROCS_BUCKETS];
 
-	for (e = *head; e; e = e->next)
-		if (e->p.tgid == tgid)
-			return &e->p;
-	if (p->n >= p->max) {
-		/* full: answer without caching rather than grow */
-		load(&p->gone, tgid);
-		return &p->gone;
+	if (p->n < p->max && (e = calloc(1, sizeof(*e)))) {
+		e->next = *head;
+		*head = e;
+		p->n++;
+	} else {
+		e = &p->spare;
 	}
-	e = calloc(1, sizeof(*e));
-	if (!e) {
-		memset(&p->gone, 0, sizeof(p->gone));
-		p->gone.tgid = tgid;
-		return &p->gone;
-	}
-	load(&e->p, tgid);
-	e->next = *head;
-	*head = e;
-	p->n++;
+	memset(&e->p, 0, sizeof(e->p));
+	e->p.tgid = tgid;
 	return &e->p;
 }
 
-void tt_procs_hint(tt_procs *p, uint32_t tgid, const char *comm,
-		   const char *exe)
+const tt_proc *tt_procs_peek(tt_procs *p, uint32_t tgid)
 {
-	tt_proc *e = (tt_proc *)tt_procs_get(p, tgid);
+	struct pentry *e;
 
-	if (!e->comm[0] && comm)
-		copy_str(e->comm, sizeof(e->comm), comm);
-	if (!e->exe[0] && exe)
-		copy_str(e->exe, sizeof(e->exe), exe);
+	for (e = p->b[tgid % PROCS_BUCKETS]; e; e = e->next)
+		if (e->p.tgid == tgid)
+			return &e->p;
+	return NULL;
+}
+
+const tt_proc *tt_procs_get(tt_procs *p, uint32_t tgid)
+{
+	const tt_proc *known = tt_procs_peek(p, tgid);
+	char args[4096];
+	tt_proc *e;
+	ssize_t n;
+
+	if (known)
+		return known;
+	/* its description was lost: what /proc still says */
+	e = new_entry(p, tgid);
+	load_live(e, tgid);
+	n = read_cmdline(tgid, args, sizeof(args));
+	name_app(p, e, args, n > 0 ? (size_t)n : 0, 1);
+	return e;
+}
+
+void tt_procs_describe(tt_procs *p, uint32_t tgid, const tt_proc_desc *d)
+{
+	tt_proc *e = (tt_proc *)tt_procs_peek(p, tgid);
+	char args[4096];
+	ssize_t n = 0;
+	int alive;
+
+	if (!e)
+		e = new_entry(p, tgid);
+	load_live(e, tgid);
+	/* /proc speaks of the described process, not of a later one */
+	alive = e->start != 0 && e->start == d->start;
+	if (!alive) {
+		memset(e, 0, sizeof(*e));
+		e->tgid = tgid;
+		e->start = d->start;
+		e->ppid = d->ppid;
+	}
+	if (!e->comm[0])
+		copy_str(e->comm, sizeof(e->comm), d->comm);
+	if (!e->exe[0])
+		copy_str(e->exe, sizeof(e->exe), d->exe);
+	e->agent = d->agent;
+	if (alive)
+		n = read_cmdline(tgid, args, sizeof(args));
+	if (n > 0)
+		name_app(p, e, args, (size_t)n, 1);
+	else
+		name_app(p, e, d->args, d->args_len, 0);
+}
+
+void tt_procs_forget(tt_procs *p, uint32_t tgid)
+{
+	struct pentry **pp = &p->b[tgid % PROCS_BUCKETS];
+
+	for (; *pp; pp = &(*pp)->next) {
+		struct pentry *e = *pp;
+
+		if (e->p.tgid != tgid)
+			continue;
+		*pp = e->next;
+		p->n--;
+		free(e);
+		return;
+	}
 }
 
 void tt_procs_sweep(tt_procs *p, void (*gone)(uint32_t tgid, void *arg),
@@ -260,6 +370,16 @@ void tt_procs_sweep(tt_procs *p, void (*gone)(uint32_t tgid, void *arg),
 
 			if (tt_procs_starttime((int)e->p.tgid) == e->p.start &&
 			    e->p.start != 0) {
+				e->missing = 0;
+				pp = &e->next;
+				continue;
+			}
+			/*
+			 * Gone, and its exit event has not come: it may still
+			 * be on its way (the ring lags the kernel), so only a
+			 * second sweep takes the exit as lost.
+			 */
+			if (++e->missing < 2) {
 				pp = &e->next;
 				continue;
 			}

@@ -14,14 +14,27 @@
 
 typedef struct tt_proc {
 	uint32_t tgid;
-	uint64_t start;       /* starttime from /proc/TGID/stat: pid reuse */
+	uint32_t ppid;
+	uint64_t start;       /* starttime (clock ticks after boot): pid reuse */
 	char comm[17];        /* the process's name: the tgid's, not a thread's */
 	char exe[256];
-	int agent;            /* maps libtokentap.so: the agent reports it */
+	char app[128];        /* the program as a person names it (tt_app_name) */
+	int agent;            /* runs the agent: the kernel side leaves it its calls */
 	char cgroup[256];     /* from /proc/TGID/cgroup, when the id gives none */
 	char container_id[72];
 	char pod_uid[40];
 } tt_proc;
+
+/* What the kernel side tells of a process at its first call. */
+typedef struct tt_proc_desc {
+	uint32_t ppid;
+	uint64_t start;       /* starttime, in clock ticks after boot */
+	const char *comm;     /* NUL-terminated */
+	const char *exe;      /* NUL-terminated, may be "" */
+	const char *args;     /* NUL-separated, as /proc/PID/cmdline */
+	size_t args_len;
+	int agent;
+} tt_proc_desc;
 
 typedef struct tt_procs tt_procs;
 
@@ -35,25 +48,30 @@ void tt_procs_free(tt_procs *p);    /* accepts NULL */
  */
 const tt_proc *tt_procs_get(tt_procs *p, uint32_t tgid);
 
-/*
- * What the kernel said of tgid (SSLPROBE_EV_PROC): fills comm and exe
- * when /proc could not (the process already exited).
- */
-void tt_procs_hint(tt_procs *p, uint32_t tgid, const char *comm,
-		   const char *exe);
+/* The entry for tgid if there is one, without loading it.  Borrowed. */
+const tt_proc *tt_procs_peek(tt_procs *p, uint32_t tgid);
 
 /*
- * Forget processes that exited; gone(tgid, arg) is called for each while
- * its entry is still there (a record it completes still finds its name).
+ * What the kernel said of tgid at its first call (SSLPROBE_EV_PROC).  The
+ * entry is (re)loaded: from /proc while the process is alive and is the
+ * one described (same start time), else from d, so a process that exited
+ * at once still gets its name, executable and app.  The caller ends what
+ * an older process with this tgid left open before calling this.
+ */
+void tt_procs_describe(tt_procs *p, uint32_t tgid, const tt_proc_desc *d);
+
+/* Drop tgid's entry (its exit was seen).  Accepts an unknown tgid. */
+void tt_procs_forget(tt_procs *p, uint32_t tgid);
+
+/*
+ * Forget processes that exited without their exit event reaching us (the
+ * ring was full): gone at two sweeps in a row, or replaced by another
+ * process with the same pid.  gone(tgid, arg) is called for each while its
+ * entry is still there (a record it completes still finds its name).
  */
 void tt_procs_sweep(tt_procs *p, void (*gone)(uint32_t tgid, void *arg),
 		    void *arg);
 
-/*
- * Does /proc/PID/maps map a file whose name starts with prefix?  Returns
- * 1, 0, or TT_EIO when the maps cannot be read.
- */
-int tt_procs_maps_has(int pid, const char *prefix);
 
 /* What the loader reads of /proc/PID/stat. */
 typedef struct tt_proc_stat {

@@ -13,6 +13,15 @@
  * entry and the thread's entry slot: no copy, no position, no event.  Such
  * a connection is never taken up again until SSL_free; a pointer reused by
  * a new connection starts afresh (see SSLPROBE_SKIP_FREED).
+ *
+ * Each process is tracked from its first call to its exit (procs): the
+ * tracepoints on process exit and exec tell the loader, in the ring and
+ * after every event of that process, that its connections are over, so
+ * no clock and no /proc decides when a connection ends.  A process that
+ * runs the agent (libtokentap.so) is recognised in the kernel at its first
+ * call, from its mappings, and each call the agent makes is left to the
+ * agent (the return address lies in the agent's code): counted once, even
+ * for a process gone before the loader could look at it.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -52,7 +61,7 @@ struct {
 	__type(value, __u8);
 } only_tgids SEC(".maps");
 
-/* Processes the agent (libtokentap.so) already covers: counted once. */
+/* Processes left out whole: the probe itself (its own shipping). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -65,7 +74,7 @@ enum entry_state {
 	ENT_NONE = 0, /* nothing: the return finds no entry (a fault) */
 	ENT_ARMED,    /* a call to trace: ssl, buf, countp, dir are set */
 	ENT_SKIP,     /* a call of a skipped connection: the return counts it */
-	ENT_IGNORE,   /* a process not watched (agent, --pid): nothing to do */
+	ENT_IGNORE,   /* a process not watched (--pid), or the agent's call */
 };
 
 struct entry {
@@ -73,7 +82,8 @@ struct entry {
 	__u64 buf;
 	__u64 countp; /* size_t * of the _ex calls, else 0 */
 	__u32 dir;
-	__u32 state;  /* enum entry_state */
+	__u16 state;  /* enum entry_state */
+	__u16 describe; /* the process's PROC event is still to be sent */
 };
 
 /*
@@ -134,13 +144,33 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-/* Processes already described to the loader (SSLPROBE_EV_PROC). */
+/* What the probe knows of a process, from its first call to its exit. */
+struct proc_state {
+	__u64 agent_lo;  /* the agent's code: [agent_lo, agent_hi), */
+	__u64 agent_hi;  /* 0, 0 when the process does not run it */
+	__u32 described; /* its SSLPROBE_EV_PROC is in the ring */
+	__u32 _pad;
+};
+
+/*
+ * Processes seen, by tgid.  A plain hash: entries go when the process
+ * exits or execs (the tracepoints below), never by eviction, so a live
+ * process is never described twice.  When full, a new process is still
+ * traced but not described (counted: procs_full).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, __u8);
-} known_tgids SEC(".maps");
+	__type(value, struct proc_state);
+} procs SEC(".maps");
+
+/* Open-coded iterator over a task's mappings (kernel 6.4+). */
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it,
+				 struct task_struct *task, __u64 addr) __ksym;
+extern struct vm_area_struct *
+bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym;
 
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
@@ -159,11 +189,78 @@ static __always_inline bool wanted(__u32 tgid)
 	return true;
 }
 
-static __always_inline int on_enter(void *ssl, const void *buf, void *countp,
-				    __u32 dir)
+#define AGENT_NAME "libtokentap.so"
+#define VM_EXEC 0x00000004 /* include/linux/mm.h: not in BTF */
+
+/* Does this mapping's file name start with "libtokentap.so"? */
+static __always_inline bool is_agent_file(struct vm_area_struct *vma)
+{
+	char name[sizeof(AGENT_NAME)] = {};
+	const unsigned char *dn;
+	struct file *f;
+
+	f = BPF_CORE_READ(vma, vm_file);
+	if (!f)
+		return false;
+	dn = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+	if (bpf_probe_read_kernel_str(name, sizeof(name), dn) <
+	    (long)sizeof(AGENT_NAME))
+		return false;
+	for (int i = 0; i < (int)sizeof(AGENT_NAME) - 1; i++)
+		if (name[i] != AGENT_NAME[i])
+			return false;
+	return true;
+}
+
+/*
+ * First call of a process: find the agent's executable mapping, if any,
+ * and start tracking it.  NULL when the table is full.
+ */
+static __always_inline struct proc_state *track_process(__u32 tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct proc_state st = {};
+	struct bpf_iter_task_vma it;
+	struct vm_area_struct *vma;
+
+	bpf_iter_task_vma_new(&it, task, 0);
+	while ((vma = bpf_iter_task_vma_next(&it))) {
+		if (!(vma->vm_flags & VM_EXEC) || !is_agent_file(vma))
+			continue;
+		st.agent_lo = vma->vm_start;
+		st.agent_hi = vma->vm_end;
+		break;
+	}
+	bpf_iter_task_vma_destroy(&it);
+	if (bpf_map_update_elem(&procs, &tgid, &st, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&procs, &tgid)) {
+		stat_add(SSLPROBE_ST_PROCS_FULL, 1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&procs, &tgid);
+}
+
+/* Where the hooked function returns to: its caller. */
+static __always_inline __u64 caller_of(struct pt_regs *ctx)
+{
+#if defined(__TARGET_ARCH_x86)
+	__u64 ra = 0;
+
+	/* at the first instruction, the return address is on the stack */
+	bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(ctx));
+	return ra;
+#else
+	return PT_REGS_RET(ctx); /* the link register */
+#endif
+}
+
+static __always_inline int on_enter(struct pt_regs *ctx, void *ssl,
+				    const void *buf, void *countp, __u32 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
 	struct sslprobe_conn_key k = {};
+	struct proc_state *ps;
 	struct entry *e;
 	__u8 *skip;
 
@@ -171,12 +268,25 @@ static __always_inline int on_enter(void *ssl, const void *buf, void *countp,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!e)
 		return 0; /* no memory, or busy: the return counts no_entry */
-	if (!wanted(id >> 32)) {
+	if (!wanted(tgid)) {
 		e->state = ENT_IGNORE;
 		return 0;
 	}
+	ps = bpf_map_lookup_elem(&procs, &tgid);
+	if (!ps)
+		ps = track_process(tgid);
+	if (ps && ps->agent_hi) {
+		__u64 ra = caller_of(ctx);
+
+		if (ra >= ps->agent_lo && ra < ps->agent_hi) {
+			/* the agent's hook called it: the agent reports it */
+			stat_add(SSLPROBE_ST_AGENT, 1);
+			e->state = ENT_IGNORE;
+			return 0;
+		}
+	}
 	k.ssl = (__u64)ssl;
-	k.tgid = id >> 32;
+	k.tgid = tgid;
 	skip = bpf_map_lookup_elem(&skip_conns, &k);
 	if (skip && *skip == SSLPROBE_SKIP) {
 		e->state = ENT_SKIP;
@@ -186,6 +296,7 @@ static __always_inline int on_enter(void *ssl, const void *buf, void *countp,
 	e->buf = (__u64)buf;
 	e->countp = (__u64)countp;
 	e->dir = dir;
+	e->describe = ps && !ps->described;
 	e->state = ENT_ARMED;
 	return 0;
 }
@@ -264,24 +375,30 @@ next:
 static __always_inline void describe_process(__u32 tgid, __u32 tid)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct proc_state *ps = bpf_map_lookup_elem(&procs, &tgid);
 	struct sslprobe_proc *e;
 	struct dentry *d, *parent;
-	__u8 one = 1;
+	__u64 arg_start, arg_end, n;
 	int i;
 
-	if (bpf_map_update_elem(&known_tgids, &tgid, &one, BPF_NOEXIST))
-		return; /* described already */
+	if (!ps || ps->described)
+		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		stat_add(SSLPROBE_ST_PROC_DROPS, 1);
-		bpf_map_delete_elem(&known_tgids, &tgid); /* try again */
-		return;
+		return; /* tried again at the next call */
 	}
+	ps->described = 1;
 	__builtin_memset(e, 0, sizeof(*e));
 	e->hdr.ts_ns = bpf_ktime_get_ns();
 	e->hdr.tgid = tgid;
 	e->hdr.tid = tid;
 	e->hdr.type = SSLPROBE_EV_PROC;
+	/* when it started, as /proc/PID/stat's starttime: pid reuse */
+	e->hdr.aux = BPF_CORE_READ(task, group_leader, start_boottime);
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	if (ps->agent_hi)
+		e->flags |= SSLPROBE_PROC_AGENT;
 	BPF_CORE_READ_STR_INTO(&e->comm, task, group_leader, comm);
 	d = BPF_CORE_READ(task, mm, exe_file, f_path.dentry);
 #pragma unroll
@@ -298,8 +415,20 @@ static __always_inline void describe_process(__u32 tgid, __u32 tid)
 		d = parent;
 	}
 	/*
-	 * Once per process, wake the reader now: it looks at /proc/PID
-	 * (is the agent in there?) while the process still exists.
+	 * Its arguments name the program a person ran (app): read them now,
+	 * from the process itself, in case it is gone when the loader looks.
+	 */
+	arg_start = BPF_CORE_READ(task, mm, arg_start);
+	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	n = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (n > SSLPROBE_ARGS - 1)
+		n = SSLPROBE_ARGS - 1;
+	n &= SSLPROBE_ARGS - 1; /* tells the verifier */
+	if (n && bpf_probe_read_user(e->args, n, (void *)arg_start) == 0)
+		e->args_len = n;
+	/*
+	 * Once per process, wake the reader now: it reads /proc/PID (cgroup)
+	 * while the process still exists.
 	 */
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
@@ -372,7 +501,8 @@ static __always_inline int on_return(struct pt_regs *ctx, int ex)
 	c.cpu = bpf_get_smp_processor_id();
 	c.flags = wake_flag();
 	stat_add(SSLPROBE_ST_CALLS, 1);
-	describe_process(c.tgid, c.tid);
+	if (e.describe)
+		describe_process(c.tgid, c.tid);
 
 	nr = (n + SSLPROBE_CHUNK - 1) / SSLPROBE_CHUNK;
 	if (nr > SSLPROBE_MAX_CHUNKS) {
@@ -389,27 +519,27 @@ static __always_inline int on_return(struct pt_regs *ctx, int ex)
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
 {
-	return on_enter(ssl, buf, 0, SSLPROBE_DIR_SENT);
+	return on_enter(ctx, ssl, buf, 0, SSLPROBE_DIR_SENT);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num,
 	       size_t *written)
 {
-	return on_enter(ssl, buf, written, SSLPROBE_DIR_SENT);
+	return on_enter(ctx, ssl, buf, written, SSLPROBE_DIR_SENT);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
 {
-	return on_enter(ssl, buf, 0, SSLPROBE_DIR_RECV);
+	return on_enter(ctx, ssl, buf, 0, SSLPROBE_DIR_RECV);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num,
 	       size_t *readbytes)
 {
-	return on_enter(ssl, buf, readbytes, SSLPROBE_DIR_RECV);
+	return on_enter(ctx, ssl, buf, readbytes, SSLPROBE_DIR_RECV);
 }
 
 /* SSL_read and SSL_write: the direction comes from the entry. */
@@ -484,5 +614,47 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 	h->type = SSLPROBE_EV_FREE;
 	bpf_ringbuf_submit(h, wake_flag());
 	stat_add(SSLPROBE_ST_FREES, 1);
+	return 0;
+}
+
+/* The end of a tracked process (or of its program): one event, in order. */
+static __always_inline void process_over(__u32 tgid, __u8 type)
+{
+	struct sslprobe_hdr *h;
+
+	if (bpf_map_delete_elem(&procs, &tgid))
+		return; /* not one the probe saw calling */
+	bpf_map_delete_elem(&skip_tgids, &tgid);
+	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		stat_add(SSLPROBE_ST_EXIT_DROPS, 1);
+		return;
+	}
+	__builtin_memset(h, 0, sizeof(*h));
+	h->ts_ns = bpf_ktime_get_ns();
+	h->tgid = tgid;
+	h->type = type;
+	bpf_ringbuf_submit(h, wake_flag());
+}
+
+/*
+ * A thread exits.  The process is over when its last thread goes:
+ * signal->live is decremented before this tracepoint fires, so 0 means
+ * every thread has left user space and no call of it can follow.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(proc_exit, struct task_struct *task)
+{
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	process_over(BPF_CORE_READ(task, tgid), SSLPROBE_EV_EXIT);
+	return 0;
+}
+
+/* execve replaced the program: its connections and mappings are gone. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(proc_exec, struct task_struct *task)
+{
+	process_over(BPF_CORE_READ(task, tgid), SSLPROBE_EV_EXEC);
 	return 0;
 }

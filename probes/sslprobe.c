@@ -25,6 +25,7 @@
 
 #include "attach.h"
 #include "cgroup.h"
+#include "execgate.h"
 #include "cgroup_names.h"
 #include "conns.h"
 #include "procs.h"
@@ -69,6 +70,8 @@ static const char usage_text[] =
 "  --rescan-ms MS       look for new processes and libraries every MS\n"
 "                       milliseconds (default 1000)\n"
 "  --ringbuf-mb N       ring buffer size in MiB, a power of two (default 32)\n"
+"  --no-exec-gate       do not hold new programs at exec until they are\n"
+"                       attached (their first calls may then be missed)\n"
 "  -v, --verbose        say what gets attached, and libbpf's messages\n"
 "  -h, --help           this text\n"
 "\n"
@@ -88,6 +91,7 @@ struct opts {
 	size_t npids;
 	int stats_secs;
 	int rescan_ms;
+	int no_exec_gate;
 	unsigned ringbuf_mb;
 	int verbose;
 };
@@ -97,6 +101,8 @@ struct probe {
 	struct sslprobe_bpf *skel;
 	struct ring_buffer *rb;
 	tt_attach *att;
+	tt_execgate *gate;
+	tt_execgate_stats gate_st; /* the gate's last counters */
 	tt_conns *conns;
 	tt_procs *procs;
 	tt_cgnames *cgn;
@@ -106,7 +112,9 @@ struct probe {
 	FILE *out;
 #endif
 	int64_t mono_to_real_ns;
-	uint64_t ev_data, ev_free, ev_bad, ev_agent, records;
+	struct bpf_link *exit_link, *exec_link;
+	long ticks_ns; /* nanoseconds per clock tick of /proc/PID/stat */
+	uint64_t ev_data, ev_free, ev_bad, ev_exit, records;
 };
 
 static volatile sig_atomic_t stop;
@@ -188,6 +196,8 @@ static void on_record(tt_record *rec, const tt_conn_info *ci, void *user)
 	rec->tid = ci->tid;
 	TT_RECORD_SET(rec, comm, pr->comm, (size_t)-1);
 	TT_RECORD_SET(rec, exe, pr->exe, (size_t)-1);
+	TT_RECORD_SET(rec, app, pr->app, (size_t)-1);
+	TT_RECORD_SET(rec, tls, "openssl", (size_t)-1);
 	/*
 	 * The cgroup v2 path of the calling task comes from its id; on a
 	 * host whose containers live in v1 hierarchies that is "/" and the
@@ -237,16 +247,9 @@ static void skip_conn(uint32_t tgid, uint64_t ssl, int on, void *arg)
 		bpf_map__delete_elem(p->skel->maps.skip_conns, &k, sizeof(k), 0);
 }
 
-static void on_agent_pid(int pid, void *arg)
-{
-	skip_tgid(arg, (uint32_t)pid);
-}
-
 /* The executable's path from the components the kernel walked. */
-static void proc_event(struct probe *p, const struct sslprobe_proc *e)
+static void exe_path(const struct sslprobe_proc *e, char *exe, size_t cap)
 {
-	char exe[SSLPROBE_EXE_PARTS * (SSLPROBE_EXE_PART + 1) + 1];
-	char comm[sizeof(e->comm) + 1];
 	size_t o = 0;
 	int i;
 
@@ -254,26 +257,56 @@ static void proc_event(struct probe *p, const struct sslprobe_proc *e)
 	for (i = SSLPROBE_EXE_PARTS - 1; i >= 0; i--) {
 		size_t n = strnlen(e->exe[i], SSLPROBE_EXE_PART);
 
-		if (!n)
+		if (!n || o + n + 2 > cap)
 			continue;
 		exe[o++] = '/';
 		memcpy(exe + o, e->exe[i], n);
 		o += n;
 		exe[o] = '\0';
 	}
+}
+
+/*
+ * A process made its first call.  Its tgid may have belonged to a process
+ * whose exit event was lost: what that one left open ends first.
+ */
+static void proc_event(struct probe *p, const struct sslprobe_proc *e)
+{
+	char exe[SSLPROBE_EXE_PARTS * (SSLPROBE_EXE_PART + 1) + 1];
+	char comm[sizeof(e->comm) + 1];
+	const tt_proc *old = tt_procs_peek(p->procs, e->hdr.tgid);
+	tt_proc_desc d = { 0 };
+
+	exe_path(e, exe, sizeof(exe));
 	memcpy(comm, e->comm, sizeof(e->comm));
 	comm[sizeof(e->comm)] = '\0';
-	tt_procs_hint(p->procs, e->hdr.tgid, comm, exe);
-	/* the agent covers it: stop its events at the source */
-	if (tt_procs_get(p->procs, e->hdr.tgid)->agent)
-		skip_tgid(p, e->hdr.tgid);
+	d.ppid = e->ppid;
+	d.start = e->hdr.aux / (uint64_t)p->ticks_ns;
+	d.comm = comm;
+	d.exe = exe;
+	d.args = e->args;
+	d.args_len = e->args_len < sizeof(e->args) ? e->args_len : sizeof(e->args);
+	d.agent = (e->flags & SSLPROBE_PROC_AGENT) != 0;
+	if (old && old->start != d.start) {
+		tt_conns_end_tgid(p->conns, e->hdr.tgid, now_us(p));
+		tt_procs_forget(p->procs, e->hdr.tgid);
+	}
+	tt_procs_describe(p->procs, e->hdr.tgid, &d);
+}
+
+/* Exit or exec: every connection of the process is over. */
+static void process_over(struct probe *p, const struct sslprobe_hdr *h,
+			 int64_t ts_us)
+{
+	p->ev_exit++;
+	tt_conns_end_tgid(p->conns, h->tgid, ts_us);
+	tt_procs_forget(p->procs, h->tgid);
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct probe *p = ctx;
 	const struct sslprobe_hdr *h = data;
-	const tt_proc *pr;
 	tt_conn_info ci;
 	int64_t ts_us;
 
@@ -295,18 +328,15 @@ static int handle_event(void *ctx, void *data, size_t size)
 			proc_event(p, data);
 		return 0;
 	}
+	if (h->type == SSLPROBE_EV_EXIT || h->type == SSLPROBE_EV_EXEC) {
+		process_over(p, h, ts_us);
+		return 0;
+	}
 	if (h->type != SSLPROBE_EV_DATA) {
 		p->ev_bad++;
 		return 0;
 	}
 	p->ev_data++;
-	pr = tt_procs_get(p->procs, h->tgid);
-	if (pr->agent) {
-		/* counted once: the agent in that process reports it */
-		p->ev_agent++;
-		skip_tgid(p, h->tgid);
-		return 0;
-	}
 	ci.tgid = h->tgid;
 	ci.tid = h->tid;
 	ci.ssl = h->ssl;
@@ -347,14 +377,18 @@ static void print_stats(struct probe *p, const char *what, size_t nfiles)
 
 	read_stats(p, s);
 	tt_conns_get_stats(p->conns, &cs);
+	if (p->gate)
+		tt_execgate_get_stats(p->gate, &p->gate_st);
 	fprintf(stderr,
 		"tokentap-probe: %s: calls=%llu events=%llu bytes=%llu "
 		"dropped_events=%llu dropped_bytes=%llu faults=%llu "
 		"fault_bytes=%llu cut_bytes=%llu busy=%llu busy_bytes=%llu "
 		"frees=%llu free_drops=%llu no_entry=%llu proc_drops=%llu "
-		"skipped=%llu conns_live=%zu conns_opened=%llu "
+		"skipped=%llu agent_calls=%llu exits=%llu exit_drops=%llu "
+		"procs_full=%llu conns_live=%zu conns_opened=%llu "
 		"conns_skipped=%llu skip_late=%llu gaps=%llu records=%llu "
-		"truncated_records=%llu agent_events=%llu files=%zu uprobes_now=%zu\n",
+		"truncated_records=%llu exec_held=%llu exec_hold_max_us=%llu "
+		"exec_gate_fs=%llu files=%zu uprobes_now=%zu\n",
 		what, (unsigned long long)s[SSLPROBE_ST_CALLS],
 		(unsigned long long)s[SSLPROBE_ST_EVENTS],
 		(unsigned long long)s[SSLPROBE_ST_BYTES],
@@ -370,23 +404,67 @@ static void print_stats(struct probe *p, const char *what, size_t nfiles)
 		(unsigned long long)s[SSLPROBE_ST_NO_ENTRY],
 		(unsigned long long)s[SSLPROBE_ST_PROC_DROPS],
 		(unsigned long long)s[SSLPROBE_ST_SKIPPED],
+		(unsigned long long)s[SSLPROBE_ST_AGENT],
+		(unsigned long long)p->ev_exit,
+		(unsigned long long)s[SSLPROBE_ST_EXIT_DROPS],
+		(unsigned long long)s[SSLPROBE_ST_PROCS_FULL],
 		cs.live, (unsigned long long)cs.opened,
 		(unsigned long long)cs.skipped, (unsigned long long)cs.skip_late,
 		(unsigned long long)cs.gaps, (unsigned long long)cs.records,
 		(unsigned long long)cs.truncated,
-		(unsigned long long)p->ev_agent, nfiles,
+		(unsigned long long)p->gate_st.held,
+		(unsigned long long)p->gate_st.hold_max_us,
+		(unsigned long long)p->gate_st.filesystems, nfiles,
 		tt_attach_links(p->att));
 }
 
+/* The exec gate holds a new program: attach it if it carries OpenSSL. */
+static void on_exec_file(const char *path, const char *label, void *arg)
+{
+	struct probe *p = arg;
+	int r = tt_attach_file(p->att, path, label);
+
+	if (r < 0 && p->o.verbose)
+		fprintf(stderr, "tokentap-probe: %s: %s\n", label, tt_strerror(r));
+}
+
+/* A process the rescan looks at: its root may be a container's. */
+static void watch_root(int pid, void *arg)
+{
+	struct probe *p = arg;
+	char root[64];
+
+	snprintf(root, sizeof(root), "/proc/%d/root/", pid);
+	tt_execgate_watch(p->gate, root);
+}
+
+/*
+ * Hold new programs at exec until they are attached.  Without it (no
+ * fanotify permission events here, or --no-exec-gate, or --pid), a
+ * program is found by the rescan, and one that starts, calls and exits
+ * between two rescans is missed: say so once.
+ */
+static void start_exec_gate(struct probe *p)
+{
+	if (p->o.npids || p->o.no_exec_gate)
+		return;
+	p->gate = tt_execgate_start(on_exec_file, p, p->o.verbose);
+	if (!p->gate) {
+		fprintf(stderr, "tokentap-probe: warning: cannot hold new "
+			"programs at exec (fanotify: %s); a program not yet "
+			"running is attached within --rescan-ms of its start, "
+			"and its first calls may be missed\n", strerror(errno));
+		return;
+	}
+	tt_execgate_watch_mounts(p->gate);
+}
+
+/* The sweep found a process gone whose exit event was lost. */
 static void on_gone(uint32_t tgid, void *arg)
 {
 	struct probe *p = arg;
 
-	/* exited without SSL_free: what is open ends here */
 	tt_conns_end_tgid(p->conns, tgid, now_us(p));
-	bpf_map__delete_elem(p->skel->maps.skip_tgids, &tgid, sizeof(tgid), 0);
-	/* a new process with this pid gets described again */
-	bpf_map__delete_elem(p->skel->maps.known_tgids, &tgid, sizeof(tgid), 0);
 }
 
 static int parse_int(const char *s, long min, long max, long *out)
@@ -405,7 +483,7 @@ static int parse_int(const char *s, long min, long max, long *out)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_COLLECTOR = 256, O_OUT, O_EXE, O_PID, O_STATS, O_RESCAN,
-	       O_RINGBUF };
+	       O_RINGBUF, O_NO_EXEC_GATE };
 	static const struct option longopts[] = {
 		{ "collector", required_argument, NULL, O_COLLECTOR },
 		{ "out", required_argument, NULL, O_OUT },
@@ -414,6 +492,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "stats", optional_argument, NULL, O_STATS },
 		{ "rescan-ms", required_argument, NULL, O_RESCAN },
 		{ "ringbuf-mb", required_argument, NULL, O_RINGBUF },
+		{ "no-exec-gate", no_argument, NULL, O_NO_EXEC_GATE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -472,6 +551,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			}
 			o->ringbuf_mb = (unsigned)v;
+			break;
+		case O_NO_EXEC_GATE:
+			o->no_exec_gate = 1;
 			break;
 		case 'v':
 			o->verbose = 1;
@@ -609,6 +691,16 @@ int main(int argc, char **argv)
 	}
 	/* our own shipping (https collector) is not an LLM call to measure */
 	skip_tgid(&p, self);
+	/* the ends of processes: exit and exec */
+	p.exit_link = bpf_program__attach(p.skel->progs.proc_exit);
+	p.exec_link = bpf_program__attach(p.skel->progs.proc_exec);
+	if (!p.exit_link || !p.exec_link) {
+		fprintf(stderr, "tokentap-probe: cannot attach to the process "
+			"exit and exec tracepoints: %s\n", strerror(errno));
+		ret = EXIT_NO_BPF;
+		goto cleanup;
+	}
+	p.ticks_ns = 1000000000L / sysconf(_SC_CLK_TCK);
 
 	p.conns = tt_conns_new(on_record, &p, 0, NULL);
 	p.procs = tt_procs_new(0);
@@ -642,11 +734,17 @@ int main(int argc, char **argv)
 				"attached or no SSL_write/SSL_read in it\n",
 				p.o.exes[i]);
 	}
-	if (!p.o.npids)
+	/* the gate first: nothing exec'd during the scans below escapes */
+	start_exec_gate(&p);
+	if (!p.o.npids) {
 		tt_attach_libdirs(p.att);
-	tt_attach_scan(p.att, p.o.pids, p.o.npids, on_agent_pid, &p);
-	fprintf(stderr, "tokentap-probe: ready: %zu files, %zu uprobes\n",
-		tt_attach_files(p.att), tt_attach_links(p.att));
+		tt_attach_path_dirs(p.att, getenv("PATH"));
+	}
+	tt_attach_scan(p.att, p.o.pids, p.o.npids, p.gate ? watch_root : NULL,
+		       &p);
+	fprintf(stderr, "tokentap-probe: ready: %zu files, %zu uprobes, "
+		"exec_gate=%s\n", tt_attach_files(p.att), tt_attach_links(p.att),
+		p.gate ? "on" : "off");
 
 	t = clock_ns(CLOCK_MONOTONIC) / 1000000;
 	next_scan = t + p.o.rescan_ms;
@@ -664,8 +762,10 @@ int main(int argc, char **argv)
 		t = clock_ns(CLOCK_MONOTONIC) / 1000000;
 		if (t >= next_scan) {
 			sync_clocks(&p);
-			tt_attach_scan(p.att, p.o.pids, p.o.npids, on_agent_pid,
-				       &p);
+			if (p.gate)
+				tt_execgate_watch_mounts(p.gate);
+			tt_attach_scan(p.att, p.o.pids, p.o.npids,
+				       p.gate ? watch_root : NULL, &p);
 			tt_procs_sweep(p.procs, on_gone, &p);
 			next_scan = t + p.o.rescan_ms;
 		}
@@ -679,10 +779,16 @@ int main(int argc, char **argv)
 	ret = EXIT_OK;
 
 cleanup:
+	if (p.gate)
+		tt_execgate_get_stats(p.gate, &p.gate_st);
+	tt_execgate_stop(p.gate);  /* allows whatever exec still waits */
+	p.gate = NULL;
 	if (p.att)
 		nfiles = tt_attach_files(p.att);
 	tt_attach_free(p.att);     /* no more events from here on */
 	p.att = NULL;
+	bpf_link__destroy(p.exec_link);
+	bpf_link__destroy(p.exit_link);
 	if (p.rb)
 		ring_buffer__consume(p.rb);
 	tt_conns_end_all(p.conns, now_us(&p)); /* pending records out */

@@ -23,6 +23,15 @@ enum sslprobe_type {
 	SSLPROBE_EV_DATA = 1, /* bytes of one SSL_read/SSL_write */
 	SSLPROBE_EV_FREE = 2, /* SSL_free: the connection ended */
 	SSLPROBE_EV_PROC = 3, /* first call of a process: its name and exe */
+	/*
+	 * A process the probe saw ended (its last thread exited), or replaced
+	 * its program (execve): its connections end here.  In the ring after
+	 * every event of that process, so the loader needs neither a clock
+	 * nor /proc to know; a lost one is counted (exit_drops) and the
+	 * loader's /proc sweep catches the exit a little later.
+	 */
+	SSLPROBE_EV_EXIT = 4,
+	SSLPROBE_EV_EXEC = 5,
 };
 
 enum sslprobe_dir {
@@ -52,6 +61,10 @@ struct sslprobe_event {
 
 #define SSLPROBE_EXE_PARTS 8  /* path components of the executable */
 #define SSLPROBE_EXE_PART 48
+#define SSLPROBE_ARGS 512     /* bytes of the arguments (cmdline) */
+
+/* sslprobe_proc.flags */
+#define SSLPROBE_PROC_AGENT 0x1 /* maps libtokentap.so: its calls are its */
 
 /*
  * Sent before the first DATA event of a process, so that a process that
@@ -63,6 +76,11 @@ struct sslprobe_proc {
 	struct sslprobe_hdr hdr;
 	char comm[16]; /* the thread group leader's */
 	char exe[SSLPROBE_EXE_PARTS][SSLPROBE_EXE_PART];
+	__u32 ppid;    /* the parent's tgid */
+	__u32 flags;   /* SSLPROBE_PROC_* */
+	__u32 args_len; /* bytes in args[] (the arguments may be longer) */
+	__u32 _pad2;
+	char args[SSLPROBE_ARGS]; /* NUL-separated, as /proc/PID/cmdline */
 };
 
 /* Key of the skip_conns map: the connection, as in the events. */
@@ -104,6 +122,9 @@ enum sslprobe_stat {
 	SSLPROBE_ST_NO_ENTRY,    /* a return without its saved entry */
 	SSLPROBE_ST_PROC_DROPS,  /* process events lost */
 	SSLPROBE_ST_SKIPPED,     /* calls of connections in skip_conns */
+	SSLPROBE_ST_AGENT,       /* calls the agent in the process reports */
+	SSLPROBE_ST_EXIT_DROPS,  /* exit and exec events lost */
+	SSLPROBE_ST_PROCS_FULL,  /* processes not tracked: the table was full */
 	SSLPROBE_ST_MAX,
 };
 
