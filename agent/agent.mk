@@ -1,7 +1,10 @@
 # agent/ - libtokentap.so, the LD_PRELOAD shim, and its tests and bench.
 
-AGENT_SRCS := $(wildcard agent/*.c)
+AGENT_SRCS := $(wildcard agent/*.c) $(COMMON_SRCS)
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/obj/%.o)
+
+$(BUILD)/obj/agent/%.o $(SAN)/obj/agent/%.o: ALL_CFLAGS += -Icommon
+$(SAN)/obj/agent/%.o: SAN_CFLAGS += -Icommon
 AGENT_SO   := $(BUILD)/libtokentap.so
 AGENT_MAP  := agent/libtokentap.map
 

@@ -164,6 +164,11 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *user)
 
 tt_http *tt_http_new(const char *collector, int *err)
 {
+	return tt_http_new_for(collector, "/v1/records", err);
+}
+
+tt_http *tt_http_new_for(const char *collector, const char *api_path, int *err)
+{
 	tt_http *h;
 
 	*err = TT_EINVAL;
@@ -179,15 +184,16 @@ tt_http *tt_http_new(const char *collector, int *err)
 		if (p[0] != '/' || strlen(p) >= sizeof(h->unix_path))
 			goto fail;
 		memcpy(h->unix_path, p, strlen(p) + 1);
-		snprintf(h->url, sizeof(h->url), "http://localhost/v1/records");
+		snprintf(h->url, sizeof(h->url), "http://localhost%s", api_path);
 	} else if (strncmp(collector, "http://", 7) == 0 ||
 		   strncmp(collector, "https://", 8) == 0) {
 		const char *hostport = collector + (collector[4] == 's' ? 8 : 7);
 		size_t n = strcspn(hostport, "/");
 		if (n == 0 || n > 300)
 			goto fail;
-		snprintf(h->url, sizeof(h->url), "%.*s%.*s/v1/records",
-			 (int)(hostport - collector), collector, (int)n, hostport);
+		snprintf(h->url, sizeof(h->url), "%.*s%.*s%s",
+			 (int)(hostport - collector), collector, (int)n, hostport,
+			 api_path);
 	} else {
 		goto fail;
 	}

@@ -29,6 +29,9 @@ typedef struct tt_http tt_http;
  */
 tt_http *tt_http_new(const char *collector, int *err);
 
+/* The same, for another of the collector's paths ("/v1/probe"). */
+tt_http *tt_http_new_for(const char *collector, const char *api_path, int *err);
+
 /*
  * Load libcurl now, in the calling thread (tt_http_new does it too).  The
  * agent calls it under the lock its pthread_atfork prepare handler takes,
@@ -37,7 +40,7 @@ tt_http *tt_http_new(const char *collector, int *err);
 void tt_http_preload(void);
 
 /*
- * POST body (JSON Lines) to /v1/records.  Returns the HTTP status (> 0), or
+ * POST body (JSON Lines) to /v1/records (or the path of tt_http_new_for).  Returns the HTTP status (> 0), or
  * a negative tt_error (TT_EIO) when no answer came: refused, timed out.
  * Bounded: at most ~1 s to connect and 5 s in all.
  */

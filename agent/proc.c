@@ -7,11 +7,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "proc.h"
+
+#define CMDLINE_MAX 4096
 
 static size_t read_small(const char *path, char *buf, size_t cap)
 {
@@ -32,8 +38,43 @@ static size_t read_small(const char *path, char *buf, size_t cap)
 	return got;
 }
 
+/* A script path to its real path (a bin/ link into node_modules). */
+static int resolve(const char *path, char *out, size_t cap, void *arg)
+{
+	char *real = realpath(path, NULL);
+
+	(void)arg;
+	if (!real)
+		return -1;
+	snprintf(out, cap, "%s", real);
+	free(real);
+	return 0;
+}
+
+/* The app of process pid ("self" or a number) from its exe and arguments. */
+static void app_of(const char *pid, const char *parent_app, char *out,
+		   size_t cap)
+{
+	char path[64], exe[256];
+	char *args = malloc(CMDLINE_MAX);
+	size_t n = 0;
+	ssize_t e;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%s/exe", pid);
+	e = readlink(path, exe, sizeof(exe) - 1);
+	exe[e > 0 ? e : 0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	if (args)
+		n = read_small(path, args, CMDLINE_MAX);
+	tt_app_name(exe, args ? args : "", n, resolve, NULL, parent_app, out,
+		    cap);
+	free(args);
+}
+
 void tt_proc_load(tt_proc_info *info)
 {
+	char ppid[16], parent[128];
 	char buf[64];
 	size_t n;
 
@@ -49,6 +90,11 @@ void tt_proc_load(tt_proc_info *info)
 	info->exe[e > 0 ? e : 0] = '\0';
 
 	tt_cgroup_read_self(&info->cg);
+
+	/* a child that names no script of its own (node -e) is its parent's */
+	snprintf(ppid, sizeof(ppid), "%d", (int)getppid());
+	app_of(ppid, NULL, parent, sizeof(parent));
+	app_of("self", parent, info->app, sizeof(info->app));
 }
 
 void tt_proc_fill(const tt_proc_info *info, tt_record *rec)
@@ -57,6 +103,8 @@ void tt_proc_fill(const tt_proc_info *info, tt_record *rec)
 	rec->tid = (int64_t)syscall(SYS_gettid);
 	TT_RECORD_SET(rec, comm, info->comm, (size_t)-1);
 	TT_RECORD_SET(rec, exe, info->exe, (size_t)-1);
+	TT_RECORD_SET(rec, app, info->app, (size_t)-1);
+	TT_RECORD_SET(rec, tls, "openssl", (size_t)-1);
 	TT_RECORD_SET(rec, cgroup, info->cg.path, (size_t)-1);
 	TT_RECORD_SET(rec, container_id, info->cg.container_id, (size_t)-1);
 	TT_RECORD_SET(rec, pod_uid, info->cg.pod_uid, (size_t)-1);

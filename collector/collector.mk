@@ -7,7 +7,8 @@
 COL_SRCS := collector/buf.c collector/rec.c collector/batch.c collector/prices.c \
             collector/prices_data.c collector/config.c collector/store.c \
             collector/usage.c collector/metrics.c collector/server.c \
-            collector/budget.c collector/detect.c collector/alert.c
+            collector/budget.c collector/detect.c collector/alert.c \
+            collector/probestats.c
 COL_CLI_SRCS := collector/tokentap.c collector/report.c collector/client.c
 COL_LIB      := $(BUILD)/libttcollector.a
 COL_SAN_LIB  := $(SAN)/libttcollector.a
@@ -55,7 +56,7 @@ E2E_TESTS += $(COL_E2E)
 # libFuzzer targets: the record-batch parser/validator and the config parser.
 COL_FUZZ := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_col_*.c))
 COL_FUZZ_SRCS := collector/buf.c collector/rec.c collector/batch.c collector/prices.c \
-                 collector/prices_data.c collector/config.c
+                 collector/prices_data.c collector/config.c collector/probestats.c
 FUZZ_TARGETS += $(COL_FUZZ)
 
 $(COL_FUZZ): $(BUILD)/fuzz/%: fuzz/%.c $(COL_FUZZ_SRCS) $(wildcard collector/*.h) data/prices.json

@@ -22,6 +22,7 @@
 
 #include "batch.h"
 #include "metrics.h"
+#include "probestats.h"
 #include "tokentap/error.h"
 #include "usage.h"
 
@@ -40,9 +41,11 @@ struct tt_server {
 	struct listener l[TT_SERVER_MAX_LISTEN];
 	size_t nl;
 	struct tt_metrics_counters cnt;  /* updated with __atomic builtins */
+	tt_probestats *probes;           /* POST /v1/probe, for /metrics */
 };
 
-enum route { R_NONE, R_RECORDS, R_USAGE, R_VERDICT, R_METRICS, R_HEALTHZ, R_LEASE, R_ALERTS };
+enum route { R_NONE, R_RECORDS, R_USAGE, R_VERDICT, R_METRICS, R_HEALTHZ, R_LEASE, R_ALERTS,
+	     R_PROBE };
 
 #define LEASE_BODY_MAX 65536
 
@@ -52,7 +55,7 @@ struct req {
 	size_t body_len;
 	int64_t start_us;
 	tt_batch batch;
-	tt_buf body;     /* R_LEASE */
+	tt_buf body;     /* R_LEASE, R_PROBE */
 };
 
 static int64_t now_us(void)
@@ -462,6 +465,31 @@ static enum MHD_Result answer_alerts(struct tt_server *srv, struct MHD_Connectio
 	return send_json(conn, MHD_HTTP_OK, &out);
 }
 
+/* POST /v1/probe: a node probe's counters (probestats.h). */
+static enum MHD_Result answer_probe(struct tt_server *srv, struct MHD_Connection *conn,
+				    struct req *r)
+{
+	char err[160];
+	int rc;
+
+	if (r->too_large)
+		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
+	rc = tt_probestats_put(srv->probes, r->body.data ? r->body.data : "", r->body.len,
+			       now_us(), err, sizeof(err));
+	if (rc == TT_ETRUNCATED)
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, err);
+	if (rc)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, err);
+	{
+		tt_buf out;
+
+		tt_buf_init(&out, 64);
+		if (tt_buf_adds(&out, "{\"ok\":true}\n"))
+			return MHD_NO;
+		return send_json(conn, MHD_HTTP_OK, &out);
+	}
+}
+
 static enum MHD_Result answer_get(struct tt_server *srv, struct MHD_Connection *conn,
 				  enum route route)
 {
@@ -476,7 +504,8 @@ static enum MHD_Result answer_get(struct tt_server *srv, struct MHD_Connection *
 		return answer_alerts(srv, conn);
 	case R_METRICS:
 		tt_buf_init(&out, 256u << 20);
-		if (tt_metrics_render(srv->opts.metrics, srv->opts.store, &srv->cnt, &out)) {
+		if (tt_metrics_render(srv->opts.metrics, srv->opts.store, &srv->cnt, &out) ||
+		    tt_probestats_render(srv->probes, now_us(), &out)) {
 			tt_buf_free(&out);
 			return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 					  "metrics: out of memory");
@@ -491,6 +520,11 @@ static enum MHD_Result answer_get(struct tt_server *srv, struct MHD_Connection *
 	default:
 		return send_error(conn, MHD_HTTP_NOT_FOUND, "not found");
 	}
+}
+
+static int is_post_route(enum route route)
+{
+	return route == R_RECORDS || route == R_LEASE || route == R_PROBE;
 }
 
 static enum route route_of(const char *url)
@@ -509,6 +543,8 @@ static enum route route_of(const char *url)
 		return R_LEASE;
 	if (strcmp(url, "/v1/alerts") == 0)
 		return R_ALERTS;
+	if (strcmp(url, "/v1/probe") == 0)
+		return R_PROBE;
 	return R_NONE;
 }
 
@@ -532,15 +568,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (route == R_NONE)
 			return send_error(conn, MHD_HTTP_NOT_FOUND,
 					  "not found; the API is POST /v1/records, POST /v1/lease, "
-					  "GET /v1/usage, /v1/verdict, /v1/alerts, /metrics, /healthz");
-		if ((route == R_RECORDS || route == R_LEASE) && !is_post)
+					  "POST /v1/probe, GET /v1/usage, /v1/verdict, /v1/alerts, "
+					  "/metrics, /healthz");
+		if (is_post_route(route) && !is_post)
 			return send_405(conn, "POST");
-		if (route != R_RECORDS && route != R_LEASE && !is_get)
+		if (!is_post_route(route) && !is_get)
 			return send_405(conn, "GET, HEAD");
 		if (l->tcp && srv->opts.token && route != R_HEALTHZ && !token_ok(srv, conn))
 			return send_error(conn, MHD_HTTP_UNAUTHORIZED,
 					  "missing or wrong bearer token");
-		if (route != R_RECORDS && route != R_LEASE)
+		if (!is_post_route(route))
 			return answer_get(srv, conn, route);
 		{
 			const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -576,7 +613,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			return MHD_NO;
 		r->route = route;
 		r->start_us = mono_us();
-		tt_batch_init(&r->batch, route == R_LEASE ? 0 : srv->opts.body_max);
+		tt_batch_init(&r->batch, route == R_RECORDS ? srv->opts.body_max : 0);
 		tt_buf_init(&r->body, LEASE_BODY_MAX);
 		*con_cls = r;
 		return MHD_YES;
@@ -598,7 +635,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			return MHD_YES;
 		}
 		r->body_len += n;
-		if (r->route == R_LEASE) {
+		if (r->route != R_RECORDS) {
 			if (tt_buf_add(&r->body, upload_data, n))
 				r->too_large = 1;
 			return MHD_YES;
@@ -608,6 +645,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	if (r->route == R_LEASE)
 		return answer_lease(srv, conn, r);
+	if (r->route == R_PROBE)
+		return answer_probe(srv, conn, r);
 	return answer_records(srv, conn, r);
 }
 
@@ -810,6 +849,11 @@ int tt_server_start(const struct tt_server_opts *opts, tt_server **out, char *er
 	if (!srv)
 		return TT_ENOMEM;
 	srv->opts = *opts;
+	srv->probes = tt_probestats_new(0);
+	if (!srv->probes) {
+		free(srv);
+		return TT_ENOMEM;
+	}
 	if (!srv->opts.body_max)
 		srv->opts.body_max = BODY_MAX_DEFAULT;
 	if (!srv->opts.timeout_s)
@@ -872,5 +916,6 @@ void tt_server_stop(tt_server *srv)
 		if (l->path[0])
 			unlink(l->path);
 	}
+	tt_probestats_free(srv->probes);
 	free(srv);
 }

@@ -567,6 +567,14 @@ size_t tt_app_name(const char *exe, const char *argv, size_t len, tt_app_resolve
 	in = interp_of(prog);
 	if (in == NOT_INTERP)
 		return put_name(out, cap, strip_suffix(prog, ".exe"));
+	/*
+	 * An interpreter whose first argument names no interpreter renamed
+	 * itself (node's process.title, Python's setproctitle: Claude Code's
+	 * npm build calls itself "claude"): that is its name for people.
+	 */
+	if (arg0.n > 0 && interp_of(base_name(arg0)) == NOT_INTERP &&
+	    span_of(exe).n > 0)
+		return put_name(out, cap, base_name(arg0));
 	n = name_target(in, find_target(in, &a, arg0, &what), what, resolve, arg, out, cap);
 	if (n > 0)
 		return n;

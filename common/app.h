@@ -38,6 +38,9 @@
  *     the package after the LAST "node_modules/" ("@scope/name" or "name"),
  *     else the base name without .js .mjs .cjs .ts .mts .cts .jsx .tsx .py
  *     .rb or .jar.
+ *  2b. An interpreter (known by exe) whose argv[0] names no interpreter
+ *     renamed itself (node's process.title, Python's setproctitle): the app
+ *     is argv[0]'s base name ("claude").
  *  4. Nothing run from a file (node -e/-p, python -c, ruby -e, a REPL, bun
  *     install, ...): parent_app when given and not empty, else the
  *     interpreter's name.

@@ -17,16 +17,11 @@ PROBE_MODS    := $(filter-out probes/sslprobe.c,$(filter-out %.bpf.c,$(wildcard 
 PROBE_SRCS    := probes/sslprobe.c $(PROBE_MODS)
 
 # The agent's modules the probe reuses: its cgroup path parser (one naming
-# of containers and pods for both sources) and, once it exists, its
-# shipper (TT_SHIP_SRCS from agent/agent.mk, included before this file).
-PROBE_SRCS += agent/cgroup.c $(COMMON_SRCS)
+# of containers and pods for both sources) and its shipper (TT_SHIP_SRCS
+# from agent/agent.mk, included before this file).
+PROBE_SRCS += agent/cgroup.c $(COMMON_SRCS) $(TT_SHIP_SRCS)
 PROBE_CFLAGS_EXTRA := -Iagent -Icommon
-ifneq ($(wildcard agent/ship.c),)
-PROBE_SHIP_SRCS := $(or $(TT_SHIP_SRCS),$(wildcard agent/ship.c agent/spool.c agent/http.c agent/log.c agent/guard.c))
-PROBE_SRCS      += $(filter-out agent/cgroup.c,$(PROBE_SHIP_SRCS))
-PROBE_CFLAGS_EXTRA += -DTT_PROBE_HAVE_SHIP
-PROBE_LIBS      += -lpthread -ldl
-endif
+PROBE_LIBS += -lpthread -ldl
 
 ARCH_BPF := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
@@ -60,7 +55,7 @@ UNIT_TESTS  += $(PROBE_TESTS)
 
 $(SAN)/obj/probes/tests/%.o: SAN_CFLAGS += -Iprobes -Iagent -Icommon
 
-$(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(SAN)/obj/agent/cgroup.o $(COMMON_SRCS:%.c=$(SAN)/obj/%.o) $(DECODER_SAN_LIB)
+$(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o $(SAN)/obj/probes/push.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(SAN)/obj/agent/cgroup.o $(COMMON_SRCS:%.c=$(SAN)/obj/%.o) $(DECODER_SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lssl -ldl -lpthread
 

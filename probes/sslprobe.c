@@ -29,14 +29,14 @@
 #include "cgroup_names.h"
 #include "conns.h"
 #include "procs.h"
+#include "pstats.h"
+#include "push.h"
 #include "sslprobe.h"
 #include "sslprobe.skel.h"
 #include "tokentap/decoder.h"
 #include "tokentap/error.h"
 #include "tokentap/record.h"
-#ifdef TT_PROBE_HAVE_SHIP
 #include "ship.h"
-#endif
 
 #define MAX_PIDS 1024
 #define MAX_EXES 64
@@ -46,6 +46,8 @@
  * eighth of it is full.  Records wait at most that long.
  */
 #define DRAIN_MS 20
+/* How often the counters go to the collector (tokentap_probe_*). */
+#define PUSH_MS 10000
 
 /* Exit statuses a caller (or a test) can tell apart. */
 enum {
@@ -103,14 +105,12 @@ struct probe {
 	tt_attach *att;
 	tt_execgate *gate;
 	tt_execgate_stats gate_st; /* the gate's last counters */
+	tt_push *push;             /* our counters to the collector */
+	char host[256];
 	tt_conns *conns;
 	tt_procs *procs;
 	tt_cgnames *cgn;
-#ifdef TT_PROBE_HAVE_SHIP
 	tt_shipper *ship;
-#else
-	FILE *out;
-#endif
 	int64_t mono_to_real_ns;
 	struct bpf_link *exit_link, *exec_link;
 	long ticks_ns; /* nanoseconds per clock tick of /proc/PID/stat */
@@ -159,31 +159,10 @@ static int64_t now_us(const struct probe *p)
 	(void)p;
 }
 
-#ifndef TT_PROBE_HAVE_SHIP
-/*
- * Temporary: until the agent's shipper (agent/ship.c) is in the tree the
- * probe can only append to --out.
- */
-static void ship_record(struct probe *p, const tt_record *rec)
-{
-	char buf[TT_RECORD_JSON_MAX + 1];
-	int n;
-
-	if (!p->out)
-		return;
-	n = tt_record_to_json(rec, buf, sizeof(buf) - 1);
-	if (n < 0)
-		return;
-	buf[n++] = '\n';
-	fwrite(buf, 1, (size_t)n, p->out);
-	fflush(p->out);
-}
-#else
 static void ship_record(struct probe *p, const tt_record *rec)
 {
 	tt_shipper_submit(p->ship, rec);
 }
-#endif
 
 static void on_record(tt_record *rec, const tt_conn_info *ci, void *user)
 {
@@ -370,7 +349,30 @@ static void read_stats(struct probe *p, __u64 out[SSLPROBE_ST_MAX])
 	free(vals);
 }
 
-static void print_stats(struct probe *p, const char *what, size_t nfiles)
+/*
+ * Runs of our programs the kernel skipped because another BPF program was
+ * running on that CPU (recursion protection): an entry or a return that
+ * never ran.  Each is a loss the kernel counts, not us.
+ */
+static uint64_t prog_misses(struct probe *p)
+{
+	struct bpf_program *prog;
+	uint64_t n = 0;
+
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		memset(&info, 0, sizeof(info));
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+			n += info.recursion_misses;
+	}
+	return n;
+}
+
+/* Every counter of the probe, kernel side and loader, in one table. */
+static void collect_stats(struct probe *p, tt_pstats *st, size_t nfiles)
 {
 	__u64 s[SSLPROBE_ST_MAX];
 	tt_conns_stats cs;
@@ -379,43 +381,64 @@ static void print_stats(struct probe *p, const char *what, size_t nfiles)
 	tt_conns_get_stats(p->conns, &cs);
 	if (p->gate)
 		tt_execgate_get_stats(p->gate, &p->gate_st);
-	fprintf(stderr,
-		"tokentap-probe: %s: calls=%llu events=%llu bytes=%llu "
-		"dropped_events=%llu dropped_bytes=%llu faults=%llu "
-		"fault_bytes=%llu cut_bytes=%llu busy=%llu busy_bytes=%llu "
-		"frees=%llu free_drops=%llu no_entry=%llu proc_drops=%llu "
-		"skipped=%llu agent_calls=%llu exits=%llu exit_drops=%llu "
-		"procs_full=%llu conns_live=%zu conns_opened=%llu "
-		"conns_skipped=%llu skip_late=%llu gaps=%llu records=%llu "
-		"truncated_records=%llu exec_held=%llu exec_hold_max_us=%llu "
-		"exec_gate_fs=%llu files=%zu uprobes_now=%zu\n",
-		what, (unsigned long long)s[SSLPROBE_ST_CALLS],
-		(unsigned long long)s[SSLPROBE_ST_EVENTS],
-		(unsigned long long)s[SSLPROBE_ST_BYTES],
-		(unsigned long long)s[SSLPROBE_ST_DROPS],
-		(unsigned long long)s[SSLPROBE_ST_DROP_BYTES],
-		(unsigned long long)s[SSLPROBE_ST_FAULTS],
-		(unsigned long long)s[SSLPROBE_ST_FAULT_BYTES],
-		(unsigned long long)s[SSLPROBE_ST_CUT_BYTES],
-		(unsigned long long)s[SSLPROBE_ST_BUSY],
-		(unsigned long long)s[SSLPROBE_ST_BUSY_BYTES],
-		(unsigned long long)s[SSLPROBE_ST_FREES],
-		(unsigned long long)s[SSLPROBE_ST_FREE_DROPS],
-		(unsigned long long)s[SSLPROBE_ST_NO_ENTRY],
-		(unsigned long long)s[SSLPROBE_ST_PROC_DROPS],
-		(unsigned long long)s[SSLPROBE_ST_SKIPPED],
-		(unsigned long long)s[SSLPROBE_ST_AGENT],
-		(unsigned long long)p->ev_exit,
-		(unsigned long long)s[SSLPROBE_ST_EXIT_DROPS],
-		(unsigned long long)s[SSLPROBE_ST_PROCS_FULL],
-		cs.live, (unsigned long long)cs.opened,
-		(unsigned long long)cs.skipped, (unsigned long long)cs.skip_late,
-		(unsigned long long)cs.gaps, (unsigned long long)cs.records,
-		(unsigned long long)cs.truncated,
-		(unsigned long long)p->gate_st.held,
-		(unsigned long long)p->gate_st.hold_max_us,
-		(unsigned long long)p->gate_st.filesystems, nfiles,
-		tt_attach_links(p->att));
+	st->n = 0;
+#define K(name, v) tt_pstats_add(st, name, (uint64_t)(v), 0)
+#define G(name, v) tt_pstats_add(st, name, (uint64_t)(v), 1)
+	K("calls", s[SSLPROBE_ST_CALLS]);
+	K("events", s[SSLPROBE_ST_EVENTS]);
+	K("bytes", s[SSLPROBE_ST_BYTES]);
+	K("dropped_events", s[SSLPROBE_ST_DROPS]);
+	K("dropped_bytes", s[SSLPROBE_ST_DROP_BYTES]);
+	K("faults", s[SSLPROBE_ST_FAULTS]);
+	K("fault_bytes", s[SSLPROBE_ST_FAULT_BYTES]);
+	K("cut_bytes", s[SSLPROBE_ST_CUT_BYTES]);
+	K("busy", s[SSLPROBE_ST_BUSY]);
+	K("busy_bytes", s[SSLPROBE_ST_BUSY_BYTES]);
+	K("frees", s[SSLPROBE_ST_FREES]);
+	K("free_drops", s[SSLPROBE_ST_FREE_DROPS]);
+	K("no_entry", s[SSLPROBE_ST_NO_ENTRY]);
+	K("proc_drops", s[SSLPROBE_ST_PROC_DROPS]);
+	K("skipped", s[SSLPROBE_ST_SKIPPED]);
+	K("agent_calls", s[SSLPROBE_ST_AGENT]);
+	K("prog_misses", prog_misses(p));
+	K("exits", p->ev_exit);
+	K("exit_drops", s[SSLPROBE_ST_EXIT_DROPS]);
+	K("procs_full", s[SSLPROBE_ST_PROCS_FULL]);
+	G("conns_live", cs.live);
+	K("conns_opened", cs.opened);
+	K("conns_evicted", cs.evicted);
+	K("conns_skipped", cs.skipped);
+	K("skip_late", cs.skip_late);
+	K("gaps", cs.gaps);
+	K("records", cs.records);
+	K("truncated_records", cs.truncated);
+	K("exec_held", p->gate_st.held);
+	G("exec_hold_max_us", p->gate_st.hold_max_us);
+	G("exec_gate_fs", p->gate_st.filesystems);
+	G("files", nfiles);
+	G("uprobes_now", tt_attach_links(p->att));
+#undef K
+#undef G
+}
+
+static void print_stats(struct probe *p, const char *what, size_t nfiles)
+{
+	char line[4096];
+	tt_pstats st;
+
+	collect_stats(p, &st, nfiles);
+	tt_pstats_line(&st, line, sizeof(line));
+	fprintf(stderr, "tokentap-probe: %s: %s\n", what, line);
+}
+
+/* The counters as the collector takes them; "" when they do not fit. */
+static void stats_json(struct probe *p, size_t nfiles, char *buf, size_t cap)
+{
+	tt_pstats st;
+
+	collect_stats(p, &st, nfiles);
+	if (tt_pstats_json(&st, p->host, buf, cap) < 0)
+		buf[0] = '\0';
 }
 
 /* The exec gate holds a new program: attach it if it carries OpenSSL. */
@@ -576,7 +599,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 static int open_sinks(struct probe *p)
 {
-#ifdef TT_PROBE_HAVE_SHIP
 	tt_ship_config sc = {
 		.collector = p->o.collector,
 		.out_path = p->o.out,
@@ -587,35 +609,16 @@ static int open_sinks(struct probe *p)
 		fprintf(stderr, "tokentap-probe: cannot start the shipper\n");
 		return -1;
 	}
-#else
-	if (p->o.collector && strcmp(p->o.collector, "off") != 0)
-		fprintf(stderr, "tokentap-probe: warning: this build has no "
-			"collector client yet; records go to --out only\n");
-	if (p->o.out) {
-		p->out = fopen(p->o.out, "ae");
-		if (!p->out) {
-			fprintf(stderr, "tokentap-probe: %s: %s\n", p->o.out,
-				strerror(errno));
-			return -1;
-		}
-	}
-#endif
 	return 0;
 }
 
 static void close_sinks(struct probe *p)
 {
-#ifdef TT_PROBE_HAVE_SHIP
 	if (p->ship) {
 		tt_shipper_flush(p->ship, 5000);
 		tt_shipper_free(p->ship);
 		p->ship = NULL;
 	}
-#else
-	if (p->out)
-		fclose(p->out);
-	p->out = NULL;
-#endif
 }
 
 static int preflight(void)
@@ -713,6 +716,11 @@ int main(int argc, char **argv)
 	tt_conns_set_skip(p.conns, skip_conn, &p);
 	if (open_sinks(&p) < 0)
 		goto cleanup;
+	if (gethostname(p.host, sizeof(p.host) - 1) < 0)
+		snprintf(p.host, sizeof(p.host), "unknown");
+	p.push = tt_push_start(p.o.collector ? p.o.collector
+					     : TT_SHIP_DEFAULT_COLLECTOR,
+			       PUSH_MS);
 	sync_clocks(&p);
 	p.rb = ring_buffer__new(bpf_map__fd(p.skel->maps.events), handle_event,
 				&p, NULL);
@@ -768,6 +776,13 @@ int main(int argc, char **argv)
 				       p.gate ? watch_root : NULL, &p);
 			tt_procs_sweep(p.procs, on_gone, &p);
 			next_scan = t + p.o.rescan_ms;
+			if (p.push) {
+				char doc[8192];
+
+				stats_json(&p, tt_attach_files(p.att), doc,
+					   sizeof(doc));
+				tt_push_set(p.push, doc);
+			}
 		}
 		if (next_stats && t >= next_stats) {
 			print_stats(&p, "stats", tt_attach_files(p.att));
@@ -792,8 +807,15 @@ cleanup:
 	if (p.rb)
 		ring_buffer__consume(p.rb);
 	tt_conns_end_all(p.conns, now_us(&p)); /* pending records out */
-	if (p.skel && p.rb && p.conns)
+	if (p.skel && p.rb && p.conns) {
+		char doc[8192];
+
 		print_stats(&p, "exit", nfiles);
+		stats_json(&p, nfiles, doc, sizeof(doc));
+		tt_push_stop(p.push, doc);
+		p.push = NULL;
+	}
+	tt_push_stop(p.push, NULL);
 	tt_conns_free(p.conns, now_us(&p));
 	p.conns = NULL;
 	close_sinks(&p);

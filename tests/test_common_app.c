@@ -78,6 +78,11 @@ static const struct app_case cases[] = {
 
 	/* node: the script, through a resolver into node_modules. */
 	{"/usr/bin/node", ARGS("node\0/usr/local/bin/gemini\0-p\0hi\0"), 1, NULL, "@google/gemini-cli"},
+	/* renamed itself (process.title, setproctitle): its own name wins */
+	{"/usr/bin/node", ARGS("claude\0\0\0\0"), 0, "bash", "claude"},
+	{"/usr/bin/node", ARGS("claude"), 0, NULL, "claude"},
+	{"/usr/bin/python3.11", ARGS("celery worker: main\0"), 0, NULL, "celery worker: main"},
+	{"/usr/bin/node", ARGS("/usr/local/bin/node\0app.js\0"), 0, NULL, "app"},
 	{"/usr/bin/node", ARGS("node\0/usr/local/bin/gemini\0"), 0, NULL, "gemini"},
 	{"/usr/bin/node", ARGS("node\0/usr/local/bin/gemini\0"), 2, NULL, "gemini"},
 	{"/usr/bin/node", ARGS("/usr/bin/node\0/usr/local/bin/claude\0--resume\0"), 1, NULL,

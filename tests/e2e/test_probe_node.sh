@@ -10,24 +10,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../mock/lib.sh"
 . "$here/probe_clients/lib_probe.sh"
 
-OPENAI_VER=4.104.0
-ANTHROPIC_VER=0.54.0
 NODE=${NODE:-/usr/bin/node}
 
 probe_preflight
-[ -x "$NODE" ] || skip "no $NODE"
-"$NODE" -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' ||
-	skip "$NODE is older than Node 18"
-export TT_NPM=$TT_TOP/build/npm
-if [ ! -f "$TT_NPM/node_modules/openai/package.json" ] ||
-	[ ! -f "$TT_NPM/node_modules/@anthropic-ai/sdk/package.json" ] ||
-	! grep -q "\"version\": \"$OPENAI_VER\"" "$TT_NPM/node_modules/openai/package.json"; then
-	command -v npm >/dev/null || skip "npm is not installed"
-	timeout 180 npm install --no-save --no-audit --no-fund --prefix "$TT_NPM" \
-		"openai@$OPENAI_VER" "@anthropic-ai/sdk@$ANTHROPIC_VER" >/dev/null 2>&1 ||
-		skip "npm could not install openai@$OPENAI_VER @anthropic-ai/sdk@$ANTHROPIC_VER"
-fi
-
+probe_node_sdks
 mock_start || fail "the mock did not start"
 export NODE_EXTRA_CA_CERTS=$MOCK_CA
 

@@ -11,6 +11,9 @@
 #                            no uprobe, BPF link or program behind
 #   probe_check ARGS...      check_records.py with the probe's records and
 #                            the mock's log
+#   probe_node_sdks          skip unless $NODE (Node 18+) runs; install the
+#                            pinned openai and @anthropic-ai/sdk packages
+#                            into $TT_NPM (build/npm) when missing
 #
 # The probe sees the whole node, and other tests may run beside this one:
 # checks only look at records whose host is this test's mock port.
@@ -126,4 +129,24 @@ probe_check() {
 	"$TT_PY" "$PROBE_CLIENTS/check_records.py" --records "$PROBE_OUT" \
 		--mock-log "$MOCK_LOG" --port "$MOCK_PORT" \
 		--expect "$TT_MOCK_DIR/expect.py" "$@"
+}
+
+# The official SDKs, pinned, for node clients (node_sdk.mjs).
+PROBE_OPENAI_VER=4.104.0
+PROBE_ANTHROPIC_VER=0.54.0
+
+probe_node_sdks() {
+	NODE=${NODE:-/usr/bin/node}
+	[ -x "$NODE" ] || skip "no $NODE"
+	"$NODE" -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' ||
+		skip "$NODE is older than Node 18"
+	export TT_NPM=$TT_TOP/build/npm
+	if [ ! -f "$TT_NPM/node_modules/openai/package.json" ] ||
+		[ ! -f "$TT_NPM/node_modules/@anthropic-ai/sdk/package.json" ] ||
+		! grep -q "\"version\": \"$PROBE_OPENAI_VER\"" "$TT_NPM/node_modules/openai/package.json"; then
+		command -v npm >/dev/null || skip "npm is not installed"
+		timeout 180 npm install --no-save --no-audit --no-fund --prefix "$TT_NPM" \
+			"openai@$PROBE_OPENAI_VER" "@anthropic-ai/sdk@$PROBE_ANTHROPIC_VER" >/dev/null 2>&1 ||
+			skip "npm could not install openai@$PROBE_OPENAI_VER @anthropic-ai/sdk@$PROBE_ANTHROPIC_VER"
+	fi
 }
