@@ -88,6 +88,15 @@ $(PROBE_CALLS_BIN): $(BUILD)/obj/bench/bench_probe_calls.o
 
 ALL_TARGETS += $(PROBE_NULL_BIN) $(PROBE_CALLS_BIN)
 
+# Paced TLS streams at a call rate, both ends (the paced stage).
+PROBE_PACED_BIN := $(BUILD)/bench/bench_paced
+
+$(PROBE_PACED_BIN): $(BUILD)/obj/bench/bench_paced.o
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) -o $@ $^ -lssl -lcrypto
+
+ALL_TARGETS += $(PROBE_PACED_BIN)
+
 # End-to-end tests (root, real kernel) and the benchmark.
 E2E_TESTS += $(sort $(wildcard tests/e2e/test_probe_*.sh))
 BENCHES   += $(wildcard bench/bench_probe.sh)

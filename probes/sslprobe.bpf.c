@@ -69,9 +69,9 @@ struct {
 	__type(value, __u8);
 } skip_tgids SEC(".maps");
 
-/* What the entry program left in the thread's slot for its return. */
+/* What the entry program left on the thread's stack for its return. */
 enum entry_state {
-	ENT_NONE = 0, /* nothing: the return finds no entry (a fault) */
+	ENT_NONE = 0,
 	ENT_ARMED,    /* a call to trace: ssl, buf, countp, dir are set */
 	ENT_SKIP,     /* a call of a skipped connection: the return counts it */
 	ENT_IGNORE,   /* a process not watched (--pid), or the agent's call */
@@ -81,22 +81,49 @@ struct entry {
 	__u64 ssl;
 	__u64 buf;
 	__u64 countp; /* size_t * of the _ex calls, else 0 */
+	__u64 sp;     /* the stack pointer at entry: pairs it with its return */
 	__u32 dir;
 	__u16 state;  /* enum entry_state */
 	__u16 describe; /* the process's PROC event is still to be sent */
 };
 
 /*
- * One call in flight per thread: its entry lives in the thread's own
- * storage, cheaper than a hash keyed by pid_tgid (no hashing, no
- * allocation per call, freed with the thread).
+ * The calls in flight on one thread.  Usually one; TLS inside TLS (a
+ * connection through an HTTPS proxy, whose BIO reads the outer
+ * connection) nests an SSL_read inside an SSL_read.  An entry and its
+ * return are paired by the stack pointer, not by order: an entry whose
+ * return never comes (its return probe was attached a moment after its
+ * entry probe) is found stale and dropped, instead of taking the place
+ * of the next call's.
+ */
+#define CALL_DEPTH 4
+
+struct thread_calls {
+	struct entry e[CALL_DEPTH];
+	__u32 depth;
+};
+
+/*
+ * In the thread's own storage: cheaper than a hash keyed by pid_tgid (no
+ * hashing, no allocation per call, freed with the thread).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct entry);
+	__type(value, struct thread_calls);
 } entries SEC(".maps");
+
+/*
+ * A return's stack pointer is its entry's plus what the return
+ * instruction popped: the return address on x86 (8 bytes), nothing on
+ * arm64 (the link register holds it).
+ */
+#if defined(__TARGET_ARCH_x86)
+#define RET_SP_DELTA 8
+#else
+#define RET_SP_DELTA 0
+#endif
 
 /*
  * Connections not worth tracing, set by the loader (SSLPROBE_SKIP) and
@@ -254,20 +281,60 @@ static __always_inline __u64 caller_of(struct pt_regs *ctx)
 #endif
 }
 
+/*
+ * Push a new entry for this call: NULL when too deep (counted).  A call
+ * that encloses this one has its frame above ours (a higher stack
+ * pointer): entries at or below our stack pointer are calls whose return
+ * never came, and go.
+ */
+static __always_inline struct entry *push_entry(struct thread_calls *t,
+						struct pt_regs *ctx)
+{
+	__u64 sp = PT_REGS_SP(ctx);
+	struct entry *e;
+	__u32 d;
+	int i;
+
+#pragma unroll
+	for (i = CALL_DEPTH - 1; i >= 0; i--) {
+		if (t->depth != (__u32)i + 1 || t->e[i].sp > sp)
+			continue;
+		stat_add(SSLPROBE_ST_STALE, 1);
+		t->depth = i;
+	}
+	d = t->depth;
+	if (d >= CALL_DEPTH) {
+		stat_add(SSLPROBE_ST_TOO_DEEP, 1);
+		return NULL;
+	}
+	e = &t->e[d & (CALL_DEPTH - 1)];
+	__builtin_memset(e, 0, sizeof(*e));
+	e->sp = sp;
+	t->depth = d + 1;
+	return e;
+}
+
 static __always_inline int on_enter(struct pt_regs *ctx, void *ssl,
 				    const void *buf, void *countp, __u32 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	struct sslprobe_conn_key k = {};
+	struct thread_calls *t;
 	struct proc_state *ps;
 	struct entry *e;
 	__u8 *skip;
 
-	e = bpf_task_storage_get(&entries, bpf_get_current_task_btf(), 0,
+	t = bpf_task_storage_get(&entries, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		/* no memory for the thread's storage: this call is lost */
+		stat_add(SSLPROBE_ST_NO_SLOT, 1);
+		return 0;
+	}
+	e = push_entry(t, ctx);
 	if (!e)
-		return 0; /* no memory, or busy: the return counts no_entry */
+		return 0;
 	if (!wanted(tgid)) {
 		e->state = ENT_IGNORE;
 		return 0;
@@ -299,6 +366,46 @@ static __always_inline int on_enter(struct pt_regs *ctx, void *ssl,
 	e->describe = ps && !ps->described;
 	e->state = ENT_ARMED;
 	return 0;
+}
+
+/*
+ * The entry of the call returning now, taken off the thread's stack;
+ * false when there is none.  Entries above it (deeper calls whose return
+ * never came) are dropped and counted.
+ */
+static __always_inline bool pop_entry(struct pt_regs *ctx, struct entry *out)
+{
+	struct thread_calls *t;
+	__u64 want = PT_REGS_SP(ctx) - RET_SP_DELTA;
+	int i;
+
+	t = bpf_task_storage_get(&entries, bpf_get_current_task_btf(), 0, 0);
+	if (!t) {
+		/* this thread entered nothing since we attached: a call
+		 * already in flight then, whose start we never saw */
+		stat_add(SSLPROBE_ST_RET_UNSEEN, 1);
+		return false;
+	}
+#pragma unroll
+	for (i = CALL_DEPTH - 1; i >= 0; i--) {
+		struct entry *e;
+
+		if (t->depth != (__u32)i + 1)
+			continue;
+		e = &t->e[i];
+		if (e->sp == want) {
+			*out = *e;
+			t->depth = i;
+			return true;
+		}
+		if (e->sp > want)
+			break; /* an outer call's: ours began before we attached */
+		/* a deeper frame that never returned: stale */
+		stat_add(SSLPROBE_ST_STALE, 1);
+		t->depth = i;
+	}
+	stat_add(SSLPROBE_ST_NO_ENTRY, 1);
+	return false;
 }
 
 struct emit_ctx {
@@ -438,17 +545,11 @@ static __always_inline int on_return(struct pt_regs *ctx, int ex)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pos_key pk = {};
 	struct emit_ctx c = {};
-	struct entry *ep, e;
+	struct entry e;
 	__u64 zero = 0, *pp, n, nr;
 
-	ep = bpf_task_storage_get(&entries, bpf_get_current_task_btf(), 0, 0);
-	if (!ep || ep->state == ENT_NONE) {
-		/* attached while the call was in flight, or no slot */
-		stat_add(SSLPROBE_ST_NO_ENTRY, 1);
+	if (!pop_entry(ctx, &e))
 		return 0;
-	}
-	e = *ep;
-	ep->state = ENT_NONE;
 	if (e.state == ENT_SKIP) {
 		stat_add(SSLPROBE_ST_SKIPPED, 1);
 		return 0;

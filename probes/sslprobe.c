@@ -397,6 +397,10 @@ static void collect_stats(struct probe *p, tt_pstats *st, size_t nfiles)
 	K("frees", s[SSLPROBE_ST_FREES]);
 	K("free_drops", s[SSLPROBE_ST_FREE_DROPS]);
 	K("no_entry", s[SSLPROBE_ST_NO_ENTRY]);
+	K("no_slot", s[SSLPROBE_ST_NO_SLOT]);
+	K("ret_unseen", s[SSLPROBE_ST_RET_UNSEEN]);
+	K("stale_entries", s[SSLPROBE_ST_STALE]);
+	K("too_deep", s[SSLPROBE_ST_TOO_DEEP]);
 	K("proc_drops", s[SSLPROBE_ST_PROC_DROPS]);
 	K("skipped", s[SSLPROBE_ST_SKIPPED]);
 	K("agent_calls", s[SSLPROBE_ST_AGENT]);

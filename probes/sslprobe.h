@@ -119,12 +119,16 @@ enum sslprobe_stat {
 	SSLPROBE_ST_BUSY_BYTES,
 	SSLPROBE_ST_FREES,       /* SSL_free events delivered */
 	SSLPROBE_ST_FREE_DROPS,  /* SSL_free events lost */
-	SSLPROBE_ST_NO_ENTRY,    /* a return without its saved entry */
+	SSLPROBE_ST_NO_ENTRY,    /* a return that matches no saved entry */
 	SSLPROBE_ST_PROC_DROPS,  /* process events lost */
 	SSLPROBE_ST_SKIPPED,     /* calls of connections in skip_conns */
 	SSLPROBE_ST_AGENT,       /* calls the agent in the process reports */
 	SSLPROBE_ST_EXIT_DROPS,  /* exit and exec events lost */
 	SSLPROBE_ST_PROCS_FULL,  /* processes not tracked: the table was full */
+	SSLPROBE_ST_NO_SLOT,     /* calls lost: no memory for a thread's slot */
+	SSLPROBE_ST_RET_UNSEEN,  /* returns of calls that began before attach */
+	SSLPROBE_ST_STALE,       /* entries whose return never came */
+	SSLPROBE_ST_TOO_DEEP,    /* calls nested deeper than CALL_DEPTH: lost */
 	SSLPROBE_ST_MAX,
 };
 

@@ -77,7 +77,7 @@ with open(sys.argv[2], "w") as out:
 PY
 $CHECK --records "$T/out.jsonl" --mock-log "$T/agent.log" \
 	--expect-count $((n / 2)) --comm curl --exe "$(readlink -f "$(command -v curl)")" \
-	--task '' --tenant ''
+	--app curl --tls openssl --task '' --tenant ''
 
 # Attribution: the environment, and a request header that overrides it.
 : >"$T/out.jsonl"

@@ -54,7 +54,7 @@ lines = open(sys.argv[1]).read().splitlines()
 open(sys.argv[2], "w").write("".join(l + "\n" for i, l in enumerate(lines) if i % 2))
 ' "$MOCK_LOG" "$T/agent.log"
 $CHECK --records "$T/out.jsonl" --mock-log "$T/agent.log" --expect-count $((n / 2)) \
-	--comm python3 --exe "$(readlink -f "$PY")"
+	--comm python3 --exe "$(readlink -f "$PY")" --app py_client --tls openssl
 
 : >"$T/out.jsonl"
 with_agent "$PY" "$CL" plain "$MOCK_PORT" "$MOCK_CA" >"$T/plain.out"

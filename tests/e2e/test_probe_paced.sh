@@ -69,6 +69,11 @@ assert s60 >= 60000 and s30 >= 29000 and gap >= 10000
 rlong = max(r["duration_ms"] for r in recs)
 print("longest record: %.1f s" % (rlong / 1000))
 assert rlong >= 60000
+# each program named as a person would: the script an interpreter runs
+apps = sorted(set(r["app"] for r in recs))
+print("apps:", apps)
+assert apps == ["curl", "node_sdk", "node_stream", "stream_client"], apps
+assert all(r["tls"] == "openssl" for r in recs)
 PY
 if grep -l 'tokentap-secret' "$PROBE_OUT" "$PROBE_LOG"; then
 	fail "an API key reached the probe's output"

@@ -3,6 +3,7 @@
 
   check_records.py --records OUT.jsonl --mock-log MOCK_LOG [--since SEQ]
                    [--expect-count N] [--pid PID ...] [--comm C] [--exe E]
+                   [--app A] [--tls T]
                    [--task T] [--tenant T] [--feature F]
 
 Every mock log entry after --since (an LLM response the mock sent) must
@@ -45,6 +46,8 @@ def main():
     ap.add_argument("--pid", type=int, action="append")
     ap.add_argument("--comm")
     ap.add_argument("--exe")
+    ap.add_argument("--app")
+    ap.add_argument("--tls")
     for f in ("task", "tenant", "feature"):
         ap.add_argument("--" + f)
     a = ap.parse_args()
@@ -76,6 +79,10 @@ def main():
             die(f"comm {r['comm']!r} != {a.comm!r}")
         if a.exe and r["exe"] != a.exe:
             die(f"exe {r['exe']!r} != {a.exe!r}")
+        if a.app and r["app"] != a.app:
+            die(f"app {r['app']!r} != {a.app!r}")
+        if a.tls and r["tls"] != a.tls:
+            die(f"tls {r['tls']!r} != {a.tls!r}")
         for f in ("task", "tenant", "feature"):
             want = getattr(a, f)
             if want is not None and r[f] != (want or None):
