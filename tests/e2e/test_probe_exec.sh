@@ -36,14 +36,20 @@ mkdir -p "$copy_dir"
 cp "$NODE" "$copy_dir/node-copy"
 
 run_many() { # LABEL BINARY
-	local i out max=0 ms
+	local i
 	for ((i = 1; i <= RUNS; i++)); do
-		out=$("$2" "$PROBE_CLIENTS/node_once.mjs" "$url" "$1-$i") ||
+		"$2" "$PROBE_CLIENTS/node_once.mjs" "$url" "$1-$i" >>"$MOCK_TMP/$1.times" ||
 			fail "$1 run $i failed"
-		ms=$(echo "$out" | json_get - 'int(d["call_ms"])')
-		[ "$ms" -gt "$max" ] && max=$ms
 	done
-	echo "$1: $RUNS programs, each one call (slowest call $max ms)"
+	"$TT_PY" - "$MOCK_TMP/$1.times" "$1" "$RUNS" <<'PY'
+import json, statistics, sys
+t = [json.loads(l) for l in open(sys.argv[1])]
+call = sorted(x["call_ms"] for x in t)
+life = sorted(x["life_ms"] for x in t)
+print("%s: %s programs, each one call: call median %.0f ms, max %.0f ms; "
+      "whole life median %.0f ms" % (sys.argv[2], sys.argv[3],
+      statistics.median(call), call[-1], statistics.median(life)))
+PY
 }
 
 pgrep -x node >/dev/null && echo "note: another node process runs beside this test"
