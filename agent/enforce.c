@@ -287,11 +287,50 @@ static int parse_head(const char *p, size_t n, struct head *h)
 
 /* ---- writing what was held ------------------------------------------------ */
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The connection cannot take more now (a non-blocking socket is full):
+ * wait for it as the client would have, at most until deadline_ms.  With
+ * the socket known, poll it; without one (curl gives OpenSSL its own I/O
+ * layer, SSL_get_fd says -1), retry after a short sleep that grows to
+ * 10 ms.  Returns 1 to try again, 0 when the time is up.
+ */
+static int wait_writable(int fd, int err, int64_t deadline_ms, int *backoff_us)
+{
+	int64_t left = deadline_ms - mono_ms();
+	struct timespec ts;
+
+	if (left <= 0)
+		return 0;
+	if (fd >= 0) {
+		struct pollfd pf = {.fd = fd,
+				    .events = err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN};
+
+		return poll(&pf, 1, (int)left) > 0;
+	}
+	*backoff_us = *backoff_us ? *backoff_us * 2 : 100;
+	if (*backoff_us > 10000)
+		*backoff_us = 10000;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)*backoff_us * 1000;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 static long flush(void *ssl, const char *p, size_t n)
 {
 	int (*wr)(void *, const void *, int) = tt_real(TT_REAL_SSL_write);
 	int (*get_error)(const void *, int) = tt_real(TT_REAL_SSL_get_error);
 	int (*get_fd)(const void *) = tt_real(TT_REAL_SSL_get_fd);
+	int64_t deadline = mono_ms() + FLUSH_WAIT_MS;
+	int backoff_us = 0;
 	size_t done = 0;
 
 	if (!wr)
@@ -302,19 +341,15 @@ static long flush(void *ssl, const char *p, size_t n)
 
 		if (r > 0) {
 			done += (size_t)r;
+			backoff_us = 0;
 			continue;
 		}
-		/* A non-blocking socket: wait for it as the client would have. */
 		int err = get_error ? get_error(ssl, r) : 0;
 		int fd = get_fd ? get_fd(ssl) : -1;
 
-		if ((err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) && fd >= 0) {
-			struct pollfd pf = {.fd = fd,
-					    .events = err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN};
-
-			if (poll(&pf, 1, FLUSH_WAIT_MS) > 0)
-				continue;
-		}
+		if ((err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) &&
+		    wait_writable(fd, err, deadline, &backoff_us))
+			continue;
 		tt_log_once(&warn_flush, TT_LOG_WARN, "enforce: sending a held request failed "
 			    "(SSL error %d); the call fails", err);
 		return r;

@@ -44,6 +44,8 @@ struct entry {
 	int64_t max_output;
 	int64_t granted_us, ttl_us;  /* monotonic */
 	int renewing, want_bg;
+	int outstanding;             /* reservations not settled yet */
+	uint64_t epoch;              /* bumped when the local lease is dropped */
 	int64_t deny_until;
 	char deny_reason[384], deny_rule[64];
 	int64_t last_in, last_out;
@@ -111,8 +113,21 @@ static void new_agent_id(void)
 		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
 }
 
+/* bg_cv waits on CLOCK_MONOTONIC: a step of the wall clock must not
+ * delay a keep-alive past the lease's end. */
+static void init_bg_cv(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&bg_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 void tt_lease_setup(const char *collector, int fail_closed, int timeout_ms)
 {
+	init_bg_cv();
 	cfg.enabled = collector && collector[0] && strcmp(collector, "off") != 0;
 	if (cfg.enabled)
 		snprintf(cfg.collector, sizeof(cfg.collector), "%s", collector);
@@ -474,6 +489,25 @@ static int fits(struct entry *e, double usd, int64_t tok, int64_t now)
 
 static void *bg_main(void *arg);
 
+/* The background thread, started once (mu held). */
+static void start_bg(void)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	sigset_t all, old;
+
+	if (bg_started)
+		return;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&t, &a, bg_main, NULL) == 0)
+		bg_started = 1;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&a);
+}
+
 /* Wake the background thread for e when its lease runs low (mu held). */
 static void maybe_prefetch(struct entry *e, int64_t now)
 {
@@ -485,20 +519,7 @@ static void maybe_prefetch(struct entry *e, int64_t now)
 	if (!low || e->renewing || e->want_bg || now < e->deny_until)
 		return;
 	e->want_bg = 1;
-	if (!bg_started) {
-		pthread_t t;
-		pthread_attr_t a;
-		sigset_t all, old;
-
-		pthread_attr_init(&a);
-		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		if (pthread_create(&t, &a, bg_main, NULL) == 0)
-			bg_started = 1;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_attr_destroy(&a);
-	}
+	start_bg();
 	pthread_cond_signal(&bg_cv);
 }
 
@@ -539,6 +560,39 @@ static int renew(struct entry *e, int64_t in, int64_t out, int64_t calls, char *
 	return rc;
 }
 
+/*
+ * A lease that holds calls still streaming must outlive them: the
+ * collector drops a lease ttl after its last request, and with it the
+ * hold that keeps other processes from spending what those calls will
+ * cost.  A stream may last minutes; the lease lives 30 s.  So while a
+ * reservation is outstanding, the lease is kept alive (a request with
+ * nothing to reserve) every half TTL.  Returns when the next one is due
+ * (0: none outstanding).  mu held.
+ */
+static int64_t keep_alive_due(int64_t now)
+{
+	int64_t next = 0;
+
+	for (int i = 0; i < SLOTS; i++) {
+		struct entry *e = &slots[i];
+		int64_t due;
+
+		if (!e->used || !e->have || e->outstanding <= 0)
+			continue;
+		due = e->granted_us + e->ttl_us / 2;
+		if (due <= now && !e->renewing && now >= down_until) {
+			renew(e, 0, 0, 0, NULL, 0, NULL, 0);
+			now = mono_us();
+			due = e->granted_us + e->ttl_us / 2;
+		}
+		if (due <= now)
+			due = now + 1000000; /* the collector is down: try again in 1 s */
+		if (!next || due < next)
+			next = due;
+	}
+	return next;
+}
+
 static void *bg_main(void *arg)
 {
 	(void)arg;
@@ -546,6 +600,7 @@ static void *bg_main(void *arg)
 	pthread_mutex_lock(&mu);
 	for (;;) {
 		int did = 0;
+		int64_t next;
 
 		for (int i = 0; i < SLOTS; i++) {
 			struct entry *e = &slots[i];
@@ -558,8 +613,25 @@ static void *bg_main(void *arg)
 			renew(e, e->last_in, e->last_out, 1, NULL, 0, NULL, 0);
 			did = 1;
 		}
-		if (!did)
+		if (did)
+			continue;
+		next = keep_alive_due(mono_us());
+		if (!next) {
 			pthread_cond_wait(&bg_cv, &mu);
+		} else {
+			struct timespec ts;
+			int64_t wait_us = next - mono_us();
+
+			/* bg_cv runs on CLOCK_MONOTONIC (init_bg_cv) */
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += wait_us / 1000000;
+			ts.tv_nsec += (wait_us % 1000000) * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&bg_cv, &mu, &ts);
+		}
 	}
 	pthread_mutex_unlock(&mu);
 	return NULL;
@@ -609,14 +681,20 @@ int tt_lease_reserve(const tt_lease_key *k, int64_t in, int64_t out, tt_reservat
 			r->active = 1;
 			r->slot = slot;
 			r->gen = e->gen;
+			r->epoch = e->epoch;
 			r->usd = usd >= 0 && !e->usd_unl ? usd : 0;
 			r->tokens = e->tok_unl ? 0 : in + o;
 			r->calls = e->calls_unl ? 0 : 1;
 			e->usd_left -= r->usd;
 			e->tok_left -= r->tokens;
 			e->calls_left -= r->calls;
-			if (!r->usd && !r->tokens && !r->calls)
+			if (!r->usd && !r->tokens && !r->calls) {
 				r->active = 0;  /* unlimited: nothing to give back */
+			} else {
+				e->outstanding++;
+				start_bg(); /* keeps the lease alive while it streams */
+				pthread_cond_signal(&bg_cv);
+			}
 			__atomic_add_fetch(&n_local, 1, __ATOMIC_RELAXED);
 			maybe_prefetch(e, now);
 			goto out;
@@ -641,9 +719,11 @@ int tt_lease_reserve(const tt_lease_key *k, int64_t in, int64_t out, tt_reservat
 		}
 		if (expired(e, now) && e->have) {
 			/* The collector forgot it: so do we, but what is reserved
-			 * stays counted by the records that settle it. */
+			 * stays counted by the records that settle it.  What those
+			 * leave over belongs to the forgotten grant, not the next. */
 			e->usd_left = 0;
 			e->tok_left = e->calls_left = 0;
+			e->epoch++;
 		}
 		int x = renew(e, in, out >= 0 ? out : (e->have ? e->max_output : 4096), 1, reason,
 			      cap, rule, rcap);
@@ -672,11 +752,16 @@ void tt_lease_settle(tt_reservation *r, int64_t in, int64_t out)
 	if (!r || !r->active)
 		return;
 	r->active = 0;
-	if (in < 0 || out < 0)
-		return;  /* unknown: the worst case stays spent */
 	pthread_mutex_lock(&mu);
 	e = &slots[r->slot];
-	if (e->used && e->gen == r->gen) {
+	if (!e->used || e->gen != r->gen) {
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	if (e->outstanding > 0)
+		e->outstanding--;
+	/* unknown counts: the worst case stays spent */
+	if (in >= 0 && out >= 0 && e->epoch == r->epoch) {
 		if (r->usd > 0 && e->pin >= 0 && e->pout >= 0)
 			e->usd_left += r->usd - ((double)in * e->pin + (double)out * e->pout);
 		if (r->tokens > 0)
@@ -700,6 +785,18 @@ void tt_lease_release_all(void)
 		struct entry *e = &slots[i];
 		int n;
 
+		/* a renewal in flight: its grant is part of what goes back */
+		while (e->used && e->renewing && mono_us() < deadline) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&cv, &mu, &ts);
+		}
 		if (!e->used || !e->have || e->renewing)
 			continue;
 		n = snprintf(body, sizeof(body),
@@ -720,7 +817,7 @@ void tt_lease_atfork_child(void)
 {
 	pthread_mutex_init(&mu, NULL);
 	pthread_cond_init(&cv, NULL);
-	pthread_cond_init(&bg_cv, NULL);
+	init_bg_cv();
 	memset(slots, 0, sizeof(slots));
 	bg_started = 0;
 	down_until = 0;

@@ -34,6 +34,8 @@ typedef struct tt_reservation {
 	int active;          /* 0: nothing reserved (unlimited, or failed open) */
 	int slot;
 	uint64_t gen;        /* the lease entry's generation when reserved */
+	uint64_t epoch;      /* its grant's epoch: a lease that expired since
+				does not take back what this leaves over */
 	double usd;
 	int64_t tokens, calls;
 } tt_reservation;
