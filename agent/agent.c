@@ -46,11 +46,37 @@ static pthread_rwlock_t ship_lock = PTHREAD_RWLOCK_INITIALIZER;
 static void agent_exit(void);
 static int warn_slot, warn_conn, warn_ship, warn_drop, warn_h2dec;
 
-static int64_t now_us(void)
+static int64_t clock_us(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+
+	clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Wall-clock time for records, made of the monotonic clock plus an offset
+ * taken again every 10 s, so that ts follows the wall clock while a
+ * stream's ttft and duration move with the monotonic clock: adjustments
+ * between refreshes never reach them, and a step of the wall clock
+ * reaches only the exchanges in flight at the refresh that notices it.
+ * Racy updates are benign: both values are whole 64-bit stores.
+ */
+#define CLOCK_REFRESH_US 10000000
+
+static int64_t clock_off, clock_off_at;
+
+static int64_t now_us(void)
+{
+	int64_t mono = clock_us(CLOCK_MONOTONIC);
+	int64_t at = __atomic_load_n(&clock_off_at, __ATOMIC_RELAXED);
+
+	if (!at || mono - at > CLOCK_REFRESH_US) {
+		__atomic_store_n(&clock_off, clock_us(CLOCK_REALTIME) - mono,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&clock_off_at, mono, __ATOMIC_RELAXED);
+	}
+	return mono + __atomic_load_n(&clock_off, __ATOMIC_RELAXED);
 }
 
 static void env_copy(const char *name, char *dst, size_t cap, int *have)
