@@ -57,12 +57,13 @@ INSTALL_LIB :=
 .PHONY: all
 all: build-all
 
+# Every fragment must exist: a missing one is an error, not a lost part.
 include common/common.mk
 include decoder/decoder.mk
--include agent/agent.mk
--include collector/collector.mk
--include probes/probes.mk
--include tests/hardening.mk
+include agent/agent.mk
+include collector/collector.mk
+include probes/probes.mk
+include tests/hardening.mk
 
 # The mock provider's own end-to-end check.
 E2E_TESTS += tests/e2e/test_mock_selfcheck.sh

@@ -40,8 +40,9 @@ $(PROBE_SKEL): $(PROBE_BPF_OBJ)
 
 $(BUILD)/obj/probes/%.o $(SAN)/obj/probes/%.o: ALL_CFLAGS += -I$(PROBE_BUILD) -Iprobes $(PROBE_CFLAGS_EXTRA)
 $(SAN)/obj/probes/%.o: SAN_CFLAGS += -I$(PROBE_BUILD) -Iprobes -Iagent -Icommon
-$(BUILD)/obj/probes/sslprobe.o: | $(PROBE_SKEL)
-$(BUILD)/obj/probes/sslprobe.o: $(PROBE_SKEL)
+# The generated skeleton comes before any object that includes it (a
+# parallel build must not compile them first).
+$(BUILD)/obj/probes/sslprobe.o $(BUILD)/obj/probes/attach.o: $(PROBE_SKEL)
 
 $(PROBE_BIN): $(PROBE_SRCS:%.c=$(BUILD)/obj/%.o) $(DECODER_LIB)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(PROBE_LIBS) $(DECODER_LIBS)
