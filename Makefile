@@ -35,7 +35,7 @@ endif
 
 PKGS_CFLAGS := -I/usr/include/cjson
 WARN        := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Iinclude -Idecoder $(PKGS_CFLAGS) $(WARN)
+BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Iinclude -I. -Idecoder $(PKGS_CFLAGS) $(WARN)
 CFLAGS      ?= -O2
 ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all \

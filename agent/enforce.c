@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "log.h"
 #include "request.h"
 #include "resolve.h"
@@ -127,26 +128,6 @@ long long tt_enforce_input_estimate(size_t body_len)
 	return (long long)(body_len / 2) + 16;
 }
 
-static size_t json_esc(char *dst, size_t cap, const char *s)
-{
-	size_t n = 0;
-
-	for (; *s && n + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			dst[n++] = '\\';
-			dst[n++] = (char)c;
-		} else if (c < 0x20) {
-			n += (size_t)snprintf(dst + n, cap - n, "\\u%04x", c);
-		} else {
-			dst[n++] = (char)c;
-		}
-	}
-	dst[n] = '\0';
-	return n;
-}
-
 int tt_enforce_response(const char *provider, const char *rule, const char *task,
 			const char *reason, char *out, size_t cap)
 {
@@ -156,7 +137,7 @@ int tt_enforce_response(const char *provider, const char *rule, const char *task
 	snprintf(msg, sizeof(msg), "tokentap: call blocked by budget rule \"%s\" for task \"%s\": %s",
 		 rule && rule[0] ? rule : "unknown", task && task[0] ? task : "(none)",
 		 reason && reason[0] ? reason : "budget exhausted");
-	json_esc(esc, sizeof(esc), msg);
+	tt_json_escape(esc, sizeof(esc), msg);
 	/* The shapes the official SDKs parse; 403 is not retried by them
 	 * (openai-python and anthropic-sdk retry 408, 409, 429 and >= 500). */
 	if (provider && strcmp(provider, "anthropic") == 0)

@@ -20,6 +20,7 @@
 
 #include <cJSON.h>
 
+#include "common/json.h"
 #include "guard.h"
 #include "log.h"
 
@@ -297,6 +298,7 @@ out:
 
 /* ---- the lease protocol ------------------------------------------------ */
 
+/* Append ,"name":"<s escaped>" at *n when s is not empty. */
 static void json_str(char *dst, size_t cap, size_t *n, const char *name, const char *s)
 {
 	int w;
@@ -307,20 +309,8 @@ static void json_str(char *dst, size_t cap, size_t *n, const char *name, const c
 	if (w < 0 || (size_t)w >= cap - *n)
 		return;
 	*n += (size_t)w;
-	for (; *s && *n + 8 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			dst[(*n)++] = '\\';
-			dst[(*n)++] = (char)c;
-		} else if (c < 0x20) {
-			*n += (size_t)snprintf(dst + *n, cap - *n, "\\u%04x", c);
-		} else {
-			dst[(*n)++] = (char)c;
-		}
-	}
-	if (*n + 2 < cap)
-		dst[(*n)++] = '"';
+	*n += tt_json_escape(dst + *n, cap - *n - 1, s);
+	dst[(*n)++] = '"';
 	dst[*n] = '\0';
 }
 

@@ -25,7 +25,7 @@
 
 #include <cJSON.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 /* One alert, as raised (strings are copied by tt_alerts_raise). */
 typedef struct tt_alert {

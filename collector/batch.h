@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "common/buf.h"
 #include "rec.h"
 
 #define TT_BATCH_RECORD_MAX (64 * 1024)  /* one record's JSON text */

@@ -40,7 +40,7 @@
 #include <cJSON.h>
 
 #include "alert.h"
-#include "buf.h"
+#include "common/buf.h"
 #include "rec.h"
 #include "store.h"
 

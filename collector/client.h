@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 /*
  * GET `path` (with its query string, already escaped) from the collector.

@@ -4,7 +4,7 @@
 # the unit tests (sanitized copy), the fuzzers and the benchmark share.
 # data/prices.json is embedded by the assembler (.incbin) in prices_data.c.
 
-COL_SRCS := collector/buf.c collector/rec.c collector/batch.c collector/prices.c \
+COL_SRCS := collector/rec.c collector/batch.c collector/prices.c \
             collector/prices_data.c collector/config.c collector/store.c \
             collector/usage.c collector/metrics.c collector/server.c \
             collector/budget.c collector/detect.c collector/alert.c \
@@ -22,16 +22,16 @@ $(BUILD)/obj/collector/prices_data.o $(SAN)/obj/collector/prices_data.o: data/pr
 $(BUILD)/obj/collector/tokentap.o: ALL_CFLAGS += -DTT_PREFIX='"$(PREFIX)"'
 $(SAN)/obj/collector/tokentap.o: SAN_CFLAGS += -DTT_PREFIX='"$(PREFIX)"'
 
-$(COL_LIB): $(COL_SRCS:%.c=$(BUILD)/obj/%.o)
-	$(call msg,AR,$@)$(AR) rcs $@ $^
+$(COL_LIB): $(COL_SRCS:%.c=$(BUILD)/obj/%.o) collector/collector.mk
+	$(call msg,AR,$@)rm -f $@ && $(AR) rcs $@ $(filter %.o,$^)
 
-$(COL_SAN_LIB): $(COL_SRCS:%.c=$(SAN)/obj/%.o)
-	$(call msg,AR,$@)$(AR) rcs $@ $^
+$(COL_SAN_LIB): $(COL_SRCS:%.c=$(SAN)/obj/%.o) collector/collector.mk
+	$(call msg,AR,$@)rm -f $@ && $(AR) rcs $@ $(filter %.o,$^)
 
-$(TOKENTAPD): $(BUILD)/obj/collector/tokentapd.o $(COL_LIB)
+$(TOKENTAPD): $(BUILD)/obj/collector/tokentapd.o $(COL_LIB) $(COMMON_LIB)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(COL_LIBS)
 
-$(TOKENTAP): $(COL_CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(COL_LIB)
+$(TOKENTAP): $(COL_CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(COL_LIB) $(COMMON_LIB)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(COL_LIBS)
 
 ALL_TARGETS += $(TOKENTAPD) $(TOKENTAP)
@@ -45,7 +45,7 @@ UNIT_TESTS += $(COL_TESTS)
 # writes what the collector accepts.
 $(SAN)/tests/test_col_records: $(DECODER_SAN_LIB)
 
-$(COL_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(COL_SAN_LIB)
+$(COL_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(COL_SAN_LIB) $(COMMON_SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(COL_LIBS) $(TEST_LIBS)
 
@@ -55,7 +55,7 @@ E2E_TESTS += $(COL_E2E)
 
 # libFuzzer targets: the record-batch parser/validator and the config parser.
 COL_FUZZ := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_col_*.c))
-COL_FUZZ_SRCS := collector/buf.c collector/rec.c collector/batch.c collector/prices.c \
+COL_FUZZ_SRCS := common/buf.c common/json.c collector/rec.c collector/batch.c collector/prices.c \
                  collector/prices_data.c collector/config.c collector/probestats.c
 FUZZ_TARGETS += $(COL_FUZZ)
 
@@ -72,7 +72,7 @@ $(COL_BENCH): $(BUILD)/obj/bench/bench_ingest.o | $(TOKENTAPD)
 
 # A sanitized daemon for hunting memory errors by hand:
 #   make build/san/tokentapd && TOKENTAPD_BIN=build/san/tokentapd tests/e2e/test_collector_api.sh
-$(SAN)/tokentapd: $(SAN)/obj/collector/tokentapd.o $(COL_SAN_LIB)
+$(SAN)/tokentapd: $(SAN)/obj/collector/tokentapd.o $(COL_SAN_LIB) $(COMMON_SAN_LIB)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(COL_LIBS)
 
 # Budgets, leases, enforce mode, detectors and alerts, end to end (issue #6).

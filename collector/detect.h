@@ -27,7 +27,7 @@
 #include <cJSON.h>
 
 #include "alert.h"
-#include "buf.h"
+#include "common/buf.h"
 #include "rec.h"
 
 typedef struct tt_detect tt_detect;

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "common/buf.h"
 #include "store.h"
 
 #define TT_USAGE_BY_LIST "task, tenant, feature, model, provider, pod, process, app"

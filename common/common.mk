@@ -1,15 +1,23 @@
-# common/ - small pure modules that more than one part links (the agent and
-# the probe loader): no I/O, no threads, no globals.  Each part adds
-# COMMON_SRCS to its own sources; this fragment builds only the tests.
-#
-#   app.c    the app name of a process from its executable and arguments
+# common/ - small modules that more than one part links: the one byte
+# buffer (buf.c), JSON string escaping (json.c), the app name of a process
+# (app.c).  No threads and no globals; every part links the library.
 
-COMMON_SRCS := $(wildcard common/*.c)
+COMMON_SRCS    := $(wildcard common/*.c)
+COMMON_LIB     := $(BUILD)/libttcommon.a
+COMMON_SAN_LIB := $(SAN)/libttcommon.a
 
-# Unit tests: tests/test_common_<module>.c against the sanitized objects.
+$(COMMON_LIB): $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o) common/common.mk
+	$(call msg,AR,$@)rm -f $@ && $(AR) rcs $@ $(filter %.o,$^)
+
+$(COMMON_SAN_LIB): $(COMMON_SRCS:%.c=$(SAN)/obj/%.o) common/common.mk
+	$(call msg,AR,$@)rm -f $@ && $(AR) rcs $@ $(filter %.o,$^)
+
+ALL_TARGETS += $(COMMON_LIB)
+
+# Unit tests: tests/test_common_<module>.c against the sanitized library.
 COMMON_TESTS := $(patsubst tests/%.c,$(SAN)/tests/%,$(wildcard tests/test_common_*.c))
 UNIT_TESTS += $(COMMON_TESTS)
 
-$(COMMON_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(COMMON_SRCS:%.c=$(SAN)/obj/%.o)
+$(COMMON_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(COMMON_SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS)

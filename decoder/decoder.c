@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "common/buf.h"
 #include "h2.h"
 #include "http1.h"
 #include "tokentap/decoder.h"
@@ -206,7 +206,7 @@ int tt_decoder_feed(tt_decoder *d, tt_dir dir, const void *buf, size_t len,
 	const char *p = buf;
 	size_t n = len;
 	if (mine->len) {
-		if (tt_buf_append(mine, buf, len) < 0) {
+		if (tt_buf_add_trunc(mine, buf, len) < 0) {
 			give_up(d);
 			return 0;
 		}
@@ -224,7 +224,7 @@ int tt_decoder_feed(tt_decoder *d, tt_dir dir, const void *buf, size_t len,
 		 * server's SETTINGS. */
 		if (!mine->len) {
 			d->held_at[dir] = now_us;
-			if (tt_buf_append(mine, buf, len) < 0)
+			if (tt_buf_add_trunc(mine, buf, len) < 0)
 				give_up(d);
 		}
 		return 0;

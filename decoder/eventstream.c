@@ -143,7 +143,7 @@ int tt_eventstream_feed(tt_eventstream *e, const char *p, size_t n)
 		size_t take = want - e->frame.len;
 		if (take > n)
 			take = n;
-		if (tt_buf_append(&e->frame, p, take) < 0) {
+		if (tt_buf_add_trunc(&e->frame, p, take) < 0) {
 			e->error = TT_EPROTO;
 			break;
 		}

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 /* The headers that matter to us, NUL-terminated (empty when absent). */
 typedef struct tt_es_message {

@@ -4,7 +4,7 @@
 #include <strings.h>
 
 #include "body.h"
-#include "buf.h"
+#include "common/buf.h"
 #include "exchange.h"
 #include "request.h"
 #include "route.h"
@@ -129,7 +129,7 @@ int tt_exchange_request_headers_done(tt_exchange *ex)
 static void on_request_decoded(void *user, const char *p, size_t n)
 {
 	tt_exchange *ex = user;
-	tt_buf_append(&ex->req_body, p, n);
+	tt_buf_add_trunc(&ex->req_body, p, n);
 }
 
 void tt_exchange_request_body(tt_exchange *ex, const void *data, size_t len)
@@ -138,7 +138,7 @@ void tt_exchange_request_body(tt_exchange *ex, const void *data, size_t len)
 		return;
 	ex->req_bytes += len;
 	if (ex->req_coding == TT_CODING_IDENTITY) {
-		tt_buf_append(&ex->req_body, data, len);
+		tt_buf_add_trunc(&ex->req_body, data, len);
 		return;
 	}
 	/* Some SDKs compress large request bodies. */

@@ -47,7 +47,7 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "buf.h"
+#include "common/buf.h"
 #include "exchange.h"
 #include "h2.h"
 
@@ -394,10 +394,10 @@ static void request_field(struct h2_stream *s, const nghttp2_nv *nv)
 			s->method_len = n;
 		} else if (name_is(nv, ":path")) {
 			tt_buf_reset(&s->path);
-			tt_buf_append(&s->path, nv->value, nv->valuelen);
+			tt_buf_add_trunc(&s->path, nv->value, nv->valuelen);
 		} else if (name_is(nv, ":authority")) {
 			tt_buf_reset(&s->authority);
-			tt_buf_append(&s->authority, nv->value, nv->valuelen);
+			tt_buf_add_trunc(&s->authority, nv->value, nv->valuelen);
 		}
 		return;
 	}

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "buf.h"
+#include "common/buf.h"
 #include "chunked.h"
 #include "exchange.h"
 #include "http1.h"
@@ -429,7 +429,7 @@ static int dir_feed(tt_http1 *h, h1_dir *d, int request, const char *p,
 				/* The head straddles reads: gather it. Search only
 				 * the seam and the new bytes. */
 				size_t before = d->head.len;
-				tt_buf_append(&d->head, start, avail);
+				tt_buf_add_trunc(&d->head, start, avail);
 				size_t from = before > 3 ? before - 3 : 0;
 				if (!find_crlfcrlf(d->head.data + from, d->head.len - from,
 						   &head_len)) {

@@ -45,10 +45,10 @@ static void keep(tt_jsonseq *j, const char *p, size_t n)
 {
 	size_t room = j->value.max - j->value.len;
 	if (n <= room) {
-		tt_buf_append(&j->value, p, n);
+		tt_buf_add_trunc(&j->value, p, n);
 		return;
 	}
-	tt_buf_append(&j->value, p, room);
+	tt_buf_add_trunc(&j->value, p, room);
 	j->value.truncated = 1;
 	tail_put(j, p + room, n - room);
 }

@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 #define TT_JSONSEQ_TAIL 65536
 

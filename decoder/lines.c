@@ -35,11 +35,11 @@ void tt_lines_feed(tt_lines *l, const char *p, size_t n)
 		if (cr)
 			eol = cr;
 		if (!eol) {
-			tt_buf_append(&l->pending, p, (size_t)(end - p));
+			tt_buf_add_trunc(&l->pending, p, (size_t)(end - p));
 			return;
 		}
 		if (l->pending.len || l->pending.truncated) {
-			tt_buf_append(&l->pending, p, (size_t)(eol - p));
+			tt_buf_add_trunc(&l->pending, p, (size_t)(eol - p));
 			deliver_pending(l);
 		} else {
 			/* The common case: the whole line is in this piece. */

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 typedef void (*tt_line_fn)(void *user, const char *line, size_t len,
 			   int truncated);

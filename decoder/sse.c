@@ -51,8 +51,8 @@ static void on_line(void *user, const char *line, size_t len, int truncated)
 	}
 
 	if (name_len == 4 && memcmp(line, "data", 4) == 0) {
-		tt_buf_append(&s->data, value, value_len);
-		tt_buf_append(&s->data, "\n", 1);
+		tt_buf_add_trunc(&s->data, value, value_len);
+		tt_buf_add_trunc(&s->data, "\n", 1);
 	} else if (name_len == 5 && memcmp(line, "event", 5) == 0) {
 		size_t n = value_len < sizeof(s->event) - 1 ? value_len
 							     : sizeof(s->event) - 1;

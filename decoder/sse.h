@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "common/buf.h"
 #include "lines.h"
 
 /* event is "" when the stream named none ("message" in the spec). */

@@ -19,7 +19,7 @@ PROBE_SRCS    := probes/sslprobe.c $(PROBE_MODS)
 # The agent's modules the probe reuses: its cgroup path parser (one naming
 # of containers and pods for both sources) and its shipper (TT_SHIP_SRCS
 # from agent/agent.mk, included before this file).
-PROBE_SRCS += agent/cgroup.c $(COMMON_SRCS) $(TT_SHIP_SRCS)
+PROBE_SRCS += agent/cgroup.c $(TT_SHIP_SRCS)
 PROBE_CFLAGS_EXTRA := -Iagent -Icommon
 PROBE_LIBS += -lpthread -ldl
 
@@ -44,7 +44,7 @@ $(SAN)/obj/probes/%.o: SAN_CFLAGS += -I$(PROBE_BUILD) -Iprobes -Iagent -Icommon
 # parallel build must not compile them first).
 $(BUILD)/obj/probes/sslprobe.o $(BUILD)/obj/probes/attach.o: $(PROBE_SKEL)
 
-$(PROBE_BIN): $(PROBE_SRCS:%.c=$(BUILD)/obj/%.o) $(DECODER_LIB)
+$(PROBE_BIN): $(PROBE_SRCS:%.c=$(BUILD)/obj/%.o) $(DECODER_LIB) $(COMMON_LIB)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(PROBE_LIBS) $(DECODER_LIBS)
 
 ALL_TARGETS += $(PROBE_BIN)
@@ -56,7 +56,7 @@ UNIT_TESTS  += $(PROBE_TESTS)
 
 $(SAN)/obj/probes/tests/%.o: SAN_CFLAGS += -Iprobes -Iagent -Icommon
 
-$(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o $(SAN)/obj/probes/push.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(SAN)/obj/agent/cgroup.o $(COMMON_SRCS:%.c=$(SAN)/obj/%.o) $(DECODER_SAN_LIB)
+$(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o $(SAN)/obj/probes/push.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(SAN)/obj/agent/cgroup.o $(DECODER_SAN_LIB) $(COMMON_SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lssl -ldl -lpthread
 

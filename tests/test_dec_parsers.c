@@ -24,7 +24,7 @@
 #include <cJSON.h>
 #include <zlib.h>
 
-#include "buf.h"
+#include "common/buf.h"
 #include "chunked.h"
 #include "eventstream.h"
 #include "jsonseq.h"
@@ -131,13 +131,13 @@ static void test_buf_cap(void **state)
 	(void)state;
 	tt_buf_init(&b, 10);
 	assert_null(b.data); /* nothing allocated until the first append */
-	assert_int_equal(tt_buf_append(&b, "hello", 5), 0);
-	assert_int_equal(tt_buf_append(&b, " world", 6), TT_ETRUNCATED);
+	assert_int_equal(tt_buf_add_trunc(&b, "hello", 5), 0);
+	assert_int_equal(tt_buf_add_trunc(&b, " world", 6), TT_ETRUNCATED);
 	assert_int_equal(b.len, 10);
 	assert_true(b.truncated);
 	assert_memory_equal(b.data, "hello worl", 10);
 	assert_int_equal(b.data[10], '\0');
-	assert_int_equal(tt_buf_append(&b, "x", 1), TT_ETRUNCATED);
+	assert_int_equal(tt_buf_add_trunc(&b, "x", 1), TT_ETRUNCATED);
 	assert_int_equal(b.len, 10);
 
 	tt_buf_consume(&b, 6);
@@ -148,12 +148,12 @@ static void test_buf_cap(void **state)
 
 	tt_buf_reset(&b);
 	assert_false(b.truncated);
-	assert_int_equal(tt_buf_append(&b, "0123456789", 10), 0);
+	assert_int_equal(tt_buf_add_trunc(&b, "0123456789", 10), 0);
 	assert_string_equal(b.data, "0123456789");
 	tt_buf_free(&b);
 	assert_null(b.data);
 	/* Reusable after free, with the same maximum. */
-	assert_int_equal(tt_buf_append(&b, "again", 5), 0);
+	assert_int_equal(tt_buf_add_trunc(&b, "again", 5), 0);
 	assert_string_equal(b.data, "again");
 	tt_buf_free(&b);
 	tt_buf_free(&b); /* twice is harmless */
@@ -168,13 +168,13 @@ static void test_buf_grow(void **state)
 	tt_buf_init(&b, 5000);
 	for (int i = 0; i < 50; i++) {
 		memset(chunk, 'a' + i % 26, sizeof(chunk));
-		assert_int_equal(tt_buf_append(&b, chunk, sizeof(chunk)), 0);
+		assert_int_equal(tt_buf_add_trunc(&b, chunk, sizeof(chunk)), 0);
 	}
 	assert_int_equal(b.len, 5000);
 	assert_false(b.truncated);
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(b.data[i * 100 + 99], 'a' + i % 26);
-	assert_int_equal(tt_buf_append(&b, "z", 1), TT_ETRUNCATED);
+	assert_int_equal(tt_buf_add_trunc(&b, "z", 1), TT_ETRUNCATED);
 	tt_buf_free(&b);
 }
 

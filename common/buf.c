@@ -1,17 +1,16 @@
-/* buf.c - capped growable buffer, see buf.h. */
+/* buf.c - capped growable buffer; see buf.h. */
 #include "buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "tokentap/error.h"
 
 void tt_buf_init(tt_buf *b, size_t max)
 {
-	b->data = NULL;
-	b->len = 0;
-	b->alloc = 0;
+	memset(b, 0, sizeof(*b));
 	b->max = max;
 }
 
@@ -21,24 +20,36 @@ void tt_buf_free(tt_buf *b)
 		return;
 	free(b->data);
 	b->data = NULL;
-	b->len = 0;
-	b->alloc = 0;
+	b->len = b->alloc = 0;
+	b->truncated = b->oom = 0;
 }
 
 void tt_buf_reset(tt_buf *b)
 {
 	b->len = 0;
+	b->truncated = b->oom = 0;
 	if (b->data)
 		b->data[0] = '\0';
 }
 
+void tt_buf_consume(tt_buf *b, size_t n)
+{
+	if (n >= b->len) {
+		b->len = 0;
+	} else {
+		memmove(b->data, b->data + n, b->len - n);
+		b->len -= n;
+	}
+	if (b->data)
+		b->data[b->len] = '\0';
+}
+
+/* Room for need bytes and the NUL; need <= max is the caller's check. */
 static int grow(tt_buf *b, size_t need)
 {
 	size_t want;
 	char *p;
 
-	if (need > b->max)
-		return TT_ETRUNCATED;
 	if (need + 1 <= b->alloc)
 		return 0;
 	want = b->alloc ? b->alloc : 256;
@@ -47,20 +58,19 @@ static int grow(tt_buf *b, size_t need)
 	if (want > b->max + 1)
 		want = b->max + 1;
 	p = realloc(b->data, want);
-	if (!p)
+	if (!p) {
+		b->oom = 1;
 		return TT_ENOMEM;
+	}
 	b->data = p;
 	b->alloc = want;
 	return 0;
 }
 
-int tt_buf_add(tt_buf *b, const void *p, size_t len)
+static int put(tt_buf *b, const void *p, size_t len)
 {
-	int rc;
+	int rc = grow(b, b->len + len);
 
-	if (len > b->max - b->len)
-		return TT_ETRUNCATED;
-	rc = grow(b, b->len + len);
 	if (rc)
 		return rc;
 	if (len)
@@ -68,6 +78,30 @@ int tt_buf_add(tt_buf *b, const void *p, size_t len)
 	b->len += len;
 	b->data[b->len] = '\0';
 	return 0;
+}
+
+int tt_buf_add(tt_buf *b, const void *p, size_t len)
+{
+	if (len > b->max - b->len)
+		return TT_ETRUNCATED;
+	return put(b, p, len);
+}
+
+int tt_buf_add_trunc(tt_buf *b, const void *p, size_t len)
+{
+	int cut = 0, rc;
+
+	if (len > b->max - b->len) {
+		len = b->max - b->len;
+		b->truncated = 1;
+		cut = 1;
+	}
+	if (len == 0)
+		return cut ? TT_ETRUNCATED : 0;
+	rc = put(b, p, len);
+	if (rc)
+		return rc;
+	return cut ? TT_ETRUNCATED : 0;
 }
 
 int tt_buf_adds(tt_buf *b, const char *s)
@@ -111,36 +145,19 @@ int tt_buf_printf(tt_buf *b, const char *fmt, ...)
 
 int tt_buf_json_str(tt_buf *b, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t i, run = 0;
 	int rc;
 
 	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[6];
-		size_t elen = 2;
+		char e[TT_JSON_ESC_MAX];
+		size_t el = tt_json_escape_byte((unsigned char)s[i], e);
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (el == 1)
 			continue;
+		/* runs of plain bytes are copied whole */
 		rc = tt_buf_add(b, s + run, i - run);
-		if (rc)
-			return rc;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			elen = 6;
-		}
-		rc = tt_buf_add(b, esc, elen);
+		if (!rc)
+			rc = tt_buf_add(b, e, el);
 		if (rc)
 			return rc;
 		run = i + 1;
@@ -153,15 +170,13 @@ char *tt_buf_take(tt_buf *b, size_t *len)
 	char *p = b->data;
 
 	if (!p) {
-		p = calloc(1, 1);
 		if (len)
 			*len = 0;
-		return p;
+		return calloc(1, 1);
 	}
 	if (len)
 		*len = b->len;
 	b->data = NULL;
-	b->len = 0;
-	b->alloc = 0;
+	b->len = b->alloc = 0;
 	return p;
 }
