@@ -10,18 +10,17 @@
 
 #include "tokentap/error.h"
 
-const char *const tt_rec_enum_source[] = {"preload", "ebpf", NULL};
-const char *const tt_rec_enum_usage_source[] = {"provider", "estimated", "none", NULL};
-const char *const tt_rec_enum_side[] = {"client", "server", NULL};
-const char *const tt_rec_enum_tls[] = {"openssl", "boringssl", "gotls", "rustls", "plain", NULL};
-
 /* A record's null and seen sets are 64-bit masks. */
 _Static_assert(TT_REC_NFIELDS <= 64, "more record fields than tt_rec.null has bits");
 
+#define STRING(s) STRING_(s)
+#define STRING_(s) #s
+
 const struct tt_rec_field tt_rec_fields[TT_REC_NFIELDS] = {
-#define TT_REC_ROW(e, nm, type, mx, flags, allowed) \
-	[TT_F_##e] = {#nm, type, (int64_t)(mx), flags, allowed},
-	TT_REC_FIELDS(TT_REC_ROW)
+#define TT_REC_ROW(e, nm, kind, bound, flags, allowed)                           \
+	[TT_F_##e] = {#nm, STRING(TT_RECORD_NAME_##kind(nm)), TT_REC_TYPE_##kind, \
+		      TT_REC_MAX_##kind(bound), flags, allowed},
+	TT_RECORD_FIELDS(TT_REC_ROW)
 #undef TT_REC_ROW
 };
 

@@ -1,10 +1,11 @@
 /*
  * rec.h - a record as the collector holds it: validated, compact, priced.
  *
- * The field list is one X-macro table (TT_REC_FIELDS) that drives JSON
- * validation, the SQLite columns and the statement bindings, so that the
- * three cannot drift apart.  Names and types are DESIGN.md's record table;
- * string caps are the sizes of include/tokentap/record.h minus the NUL.
+ * The fields are the record's one list, TT_RECORD_FIELDS
+ * (include/tokentap/record_fields.h), which the agent's writer and the
+ * struct tt_record expand too: here it gives the field ids, the table that
+ * drives JSON validation, and through it the SQLite columns and the
+ * statement bindings (store.c), so that none of them can drift apart.
  *
  * A tt_rec does not own its strings: they live in an arena (a tt_buf) as
  * (offset, length) pairs, so a batch of many records costs the size of its
@@ -18,6 +19,7 @@
 
 #include "common/buf.h"
 #include "tokentap/record.h"
+#include "tokentap/record_fields.h"
 
 enum tt_rec_type {
 	TT_FT_STR,   /* string or null */
@@ -27,73 +29,38 @@ enum tt_rec_type {
 	TT_FT_TS,    /* RFC 3339 string, kept as microseconds since the epoch */
 };
 
-#define TT_RF_REQUIRED 0x1  /* must be present and not null */
-#define TT_RF_HEX      0x2  /* exactly `max` hexadecimal characters */
+/* The collector's type of each kind of field (record_fields.h). */
+#define TT_REC_TYPE_STR   TT_FT_STR
+#define TT_REC_TYPE_TS    TT_FT_TS
+#define TT_REC_TYPE_MS    TT_FT_NUM
+#define TT_REC_TYPE_INT64 TT_FT_INT
+#define TT_REC_TYPE_INT   TT_FT_INT
+#define TT_REC_TYPE_BOOL  TT_FT_BOOL
+#define TT_REC_TYPE_FLAG  TT_FT_BOOL
 
-#define TT__CAP(member) (sizeof(((tt_record *)0)->member) - 1)
-#define TT__I53 ((int64_t)1 << 53)  /* integers beyond this lose precision in JSON */
+/* tt_rec_field.max of each kind: a string's bytes without the NUL. */
+#define TT_REC_MAX_STR(bound)   ((int64_t)(bound) - 1)
+#define TT_REC_MAX_TS(bound)    0
+#define TT_REC_MAX_MS(bound)    0
+#define TT_REC_MAX_INT64(bound) ((int64_t)(bound))
+#define TT_REC_MAX_INT(bound)   ((int64_t)(bound))
+#define TT_REC_MAX_BOOL(bound)  0
+#define TT_REC_MAX_FLAG(bound)  0
 
-/* X(ENUM, json name, type, max string length or max integer, flags, allowed values) */
-#define TT_REC_FIELDS(X)                                                        \
-	X(ID, id, TT_FT_STR, 32, TT_RF_REQUIRED | TT_RF_HEX, NULL)               \
-	X(SOURCE, source, TT_FT_STR, TT__CAP(source), 0, tt_rec_enum_source)     \
-	X(TS, ts, TT_FT_TS, 0, 0, NULL)                                          \
-	X(TTFT_MS, ttft_ms, TT_FT_NUM, 0, 0, NULL)                               \
-	X(DURATION_MS, duration_ms, TT_FT_NUM, 0, 0, NULL)                       \
-	X(PID, pid, TT_FT_INT, INT32_MAX, 0, NULL)                               \
-	X(TID, tid, TT_FT_INT, INT32_MAX, 0, NULL)                               \
-	X(COMM, comm, TT_FT_STR, TT__CAP(comm), 0, NULL)                         \
-	X(EXE, exe, TT_FT_STR, TT__CAP(exe), 0, NULL)                            \
-	X(CGROUP, cgroup, TT_FT_STR, TT__CAP(cgroup), 0, NULL)                   \
-	X(CONTAINER_ID, container_id, TT_FT_STR, TT__CAP(container_id), 0, NULL) \
-	X(POD_UID, pod_uid, TT_FT_STR, TT__CAP(pod_uid), 0, NULL)                \
-	X(HOST, host, TT_FT_STR, TT__CAP(host), 0, NULL)                         \
-	X(METHOD, method, TT_FT_STR, TT__CAP(method), 0, NULL)                   \
-	X(PATH, path, TT_FT_STR, TT__CAP(path), 0, NULL)                         \
-	X(HTTP, http, TT_FT_STR, TT__CAP(http), 0, NULL)                         \
-	X(STATUS, status, TT_FT_INT, 999, 0, NULL)                               \
-	X(PROVIDER, provider, TT_FT_STR, TT__CAP(provider), 0, NULL)             \
-	X(API, api, TT_FT_STR, TT__CAP(api), 0, NULL)                            \
-	X(MODEL, model, TT_FT_STR, TT__CAP(model), 0, NULL)                      \
-	X(REQUEST_MODEL, request_model, TT_FT_STR, TT__CAP(request_model), 0, NULL) \
-	X(STREAM, stream, TT_FT_BOOL, 0, 0, NULL)                                \
-	X(MAX_TOKENS, max_tokens, TT_FT_INT, TT__I53, 0, NULL)                   \
-	X(INPUT_TOKENS, input_tokens, TT_FT_INT, TT__I53, 0, NULL)               \
-	X(OUTPUT_TOKENS, output_tokens, TT_FT_INT, TT__I53, 0, NULL)             \
-	X(CACHE_READ_TOKENS, cache_read_tokens, TT_FT_INT, TT__I53, 0, NULL)     \
-	X(CACHE_WRITE_TOKENS, cache_write_tokens, TT_FT_INT, TT__I53, 0, NULL)   \
-	X(REASONING_TOKENS, reasoning_tokens, TT_FT_INT, TT__I53, 0, NULL)       \
-	X(USAGE_SOURCE, usage_source, TT_FT_STR, TT__CAP(usage_source), 0, tt_rec_enum_usage_source) \
-	X(TASK, task, TT_FT_STR, TT__CAP(task), 0, NULL)                         \
-	X(TENANT, tenant, TT_FT_STR, TT__CAP(tenant), 0, NULL)                   \
-	X(FEATURE, feature, TT_FT_STR, TT__CAP(feature), 0, NULL)                \
-	X(PROMPT_HASH, prompt_hash, TT_FT_STR, TT__CAP(prompt_hash), 0, NULL)    \
-	X(PREFIX_HASH, prefix_hash, TT_FT_STR, TT__CAP(prefix_hash), 0, NULL)    \
-	X(REQUEST_BYTES, request_bytes, TT_FT_INT, TT__I53, 0, NULL)             \
-	X(RESPONSE_BYTES, response_bytes, TT_FT_INT, TT__I53, 0, NULL)           \
-	X(ERROR, error, TT_FT_STR, TT__CAP(error), 0, NULL)                      \
-	X(BLOCKED, blocked, TT_FT_BOOL, 0, 0, NULL)                              \
-	X(SIDE, side, TT_FT_STR, TT__CAP(side), 0, tt_rec_enum_side)             \
-	X(APP, app, TT_FT_STR, TT__CAP(app), 0, NULL)                            \
-	X(TLS, tls, TT_FT_STR, TT__CAP(tls), 0, tt_rec_enum_tls)
-
+/* TT_F_ID, TT_F_SOURCE, ...: a field's index in tt_rec_fields and tt_rec.v. */
 enum tt_rec_field_id {
-#define TT_REC_ENUM(e, name, type, max, flags, allowed) TT_F_##e,
-	TT_REC_FIELDS(TT_REC_ENUM)
+#define TT_REC_ENUM(e, name, kind, bound, flags, allowed) TT_F_##e,
+	TT_RECORD_FIELDS(TT_REC_ENUM)
 #undef TT_REC_ENUM
 	TT_REC_NFIELDS
 };
 
-extern const char *const tt_rec_enum_source[];
-extern const char *const tt_rec_enum_usage_source[];
-extern const char *const tt_rec_enum_side[];
-extern const char *const tt_rec_enum_tls[];
-
 struct tt_rec_field {
-	const char *name;              /* JSON key; also the SQL column (ts: ts_us) */
+	const char *name;              /* JSON key */
+	const char *column;            /* SQL column: the tt_record member (ts_us) */
 	enum tt_rec_type type;
 	int64_t max;                   /* string: max bytes; int: max value */
-	unsigned flags;
+	unsigned flags;                /* TT_RF_REQUIRED, TT_RF_HEX */
 	const char *const *allowed;    /* NULL-terminated, or NULL for any */
 };
 

@@ -63,10 +63,10 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
-/* Field f's column: its JSON name, but ts is kept as microseconds. */
+/* Field f's column: its tt_record member (ts is kept as microseconds, ts_us). */
 static const char *column_name(int f)
 {
-	return tt_rec_fields[f].type == TT_FT_TS ? "ts_us" : tt_rec_fields[f].name;
+	return tt_rec_fields[f].column;
 }
 
 static const char *column_type(int f)
@@ -98,7 +98,7 @@ static int build_schema(tt_buf *b)
 }
 
 /*
- * The fields of TT_REC_FIELDS that the records table has no column for
+ * The fields of TT_RECORD_FIELDS that the records table has no column for
  * (bit f for field f): a database made by an older tokentapd lacks the
  * fields added since; a database without the table lacks them all.
  */

@@ -4,7 +4,9 @@
  * server-side records do not count, since/until bound the window, rows
  * come biggest cost first, and the figures are the hand-made sums.  A
  * database made by the first schema is migrated (kept rows, new columns,
- * the version raised) and read as it is by a read-only open.
+ * the version raised) and read as it is by a read-only open.  Every field
+ * of the record's list goes from the agent's writer through the collector
+ * into its column.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +27,7 @@
 #include "../collector/store.h"
 #include "../collector/usage.h"
 #include "tokentap/error.h"
+#include "tokentap/record.h"
 
 static char dir[] = "/tmp/tt-store-test-XXXXXX";
 static char path[128];
@@ -350,6 +353,213 @@ static void test_migrate_schema_1(void **state)
 	tt_prices_free(p);
 }
 
+/* --- every field of the list: writer -> collector -> column ------------- */
+
+#define STRING(s) STRING_(s)
+#define STRING_(s) #s
+
+enum kind { K_STR, K_TS, K_MS, K_INT64, K_INT, K_BOOL, K_FLAG };
+
+/* TT_RECORD_FIELDS as this test walks it: each field and its tt_record member. */
+static const struct field {
+	int id;                     /* TT_F_... */
+	const char *name, *member;  /* the JSON key; the member, which is the column */
+	enum kind kind;
+	size_t off, size;           /* of the member */
+	unsigned flags;
+	const char *const *allowed;
+} fields[] = {
+#define FIELD(e, name, kind, bound, flags, allowed)                                         \
+	{TT_F_##e, #name, STRING(TT_RECORD_NAME_##kind(name)), K_##kind,                      \
+	 offsetof(tt_record, TT_RECORD_NAME_##kind(name)),                                    \
+	 sizeof(((tt_record *)0)->TT_RECORD_NAME_##kind(name)), flags, allowed},
+	TT_RECORD_FIELDS(FIELD)
+#undef FIELD
+};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+#define TS_BASE INT64_C(1767323045123456)
+
+/* Field i (= f's index) set to a value no other field has, which the collector takes. */
+static void set_field(tt_record *rec, const struct field *f, size_t i)
+{
+	char *m = (char *)rec + f->off, s[64];
+	int64_t i64 = (int64_t)i + 1;
+	double d = (double)i + 0.25;
+	int one = 1, n = (int)i + 1;
+
+	switch (f->kind) {
+	case K_STR:
+		if (f->allowed)
+			snprintf(s, sizeof(s), "%s", f->allowed[0]);
+		else if (f->flags & TT_RF_HEX)
+			for (size_t k = 0; k < sizeof(s); k++)
+				s[k] = k + 1 < f->size ? "0123456789abcdef"[(k + i) % 16] : '\0';
+		else  /* the name, and what must be escaped, cut at the member's size */
+			snprintf(s, sizeof(s), "%s \"\\\t\xc3\xa9", f->name);
+		tt_record_set(m, f->size, s, (size_t)-1);
+		return;
+	case K_TS:
+		i64 = TS_BASE + (int64_t)i;
+		/* fall through */
+	case K_INT64:
+		memcpy(m, &i64, sizeof(i64));
+		return;
+	case K_MS:
+		memcpy(m, &d, sizeof(d));
+		return;
+	case K_INT:
+		memcpy(m, &n, sizeof(n));
+		return;
+	case K_BOOL:
+	case K_FLAG:
+		memcpy(m, &one, sizeof(one));  /* true: neither absent nor a default */
+		return;
+	}
+}
+
+/* Field f of the parsed record holds what the tt_record held. */
+static void expect_parsed(const tt_rec *r, const tt_buf *arena, const tt_record *rec,
+			  const struct field *f, size_t i)
+{
+	const char *m = (const char *)rec + f->off, *got;
+	int64_t i64;
+	double d;
+	int n;
+	size_t len;
+
+	if (f->id != (int)i || strcmp(tt_rec_fields[i].name, f->name) != 0 ||
+	    strcmp(tt_rec_fields[i].column, f->member) != 0)
+		fail_msg("field %zu %s: the collector's table has %s (column %s)", i, f->name,
+			 tt_rec_fields[i].name, tt_rec_fields[i].column);
+	if (tt_rec_is_null(r, (int)i))
+		fail_msg("%s: null after the collector read it", f->name);
+	switch (f->kind) {
+	case K_STR:
+		got = tt_rec_str(r, (int)i, arena, &len);
+		if (len != strlen(m) || memcmp(got, m, len) != 0)
+			fail_msg("%s: '%.*s', want '%s'", f->name, (int)len, got, m);
+		return;
+	case K_TS:
+	case K_INT64:
+		memcpy(&i64, m, sizeof(i64));
+		break;
+	case K_INT:
+	case K_BOOL:
+	case K_FLAG:
+		memcpy(&n, m, sizeof(n));
+		i64 = n;
+		break;
+	case K_MS:
+		memcpy(&d, m, sizeof(d));
+		if (r->v[i].d != d)
+			fail_msg("%s: %g, want %g", f->name, r->v[i].d, d);
+		return;
+	}
+	if (r->v[i].i != i64)
+		fail_msg("%s: %lld, want %lld", f->name, (long long)r->v[i].i, (long long)i64);
+}
+
+/* Field f's column holds what the tt_record held, with its SQL type. */
+static void expect_column(const char *db, const tt_record *rec, const struct field *f)
+{
+	static const char *const type[] = {[K_STR] = "text", [K_TS] = "integer", [K_MS] = "real",
+					   [K_INT64] = "integer", [K_INT] = "integer",
+					   [K_BOOL] = "integer", [K_FLAG] = "integer"};
+	const char *m = (const char *)rec + f->off;
+	char sql[160], got[512], want[512];
+	int64_t i64;
+	double d;
+	int n;
+
+	snprintf(sql, sizeof(sql), "SELECT typeof(%s) FROM records", f->member);
+	sql_text(db, sql, got, sizeof(got));
+	/* The id is kept as its 16 bytes. */
+	if (strcmp(got, f->id == TT_F_ID ? "blob" : type[f->kind]) != 0)
+		fail_msg("column %s: type '%s'", f->member, got);
+	snprintf(sql, sizeof(sql), f->id == TT_F_ID ? "SELECT lower(hex(%s)) FROM records"
+						    : "SELECT %s FROM records", f->member);
+	sql_text(db, sql, got, sizeof(got));
+	switch (f->kind) {
+	case K_STR:
+		snprintf(want, sizeof(want), "%s", m);
+		break;
+	case K_TS:
+	case K_INT64:
+		memcpy(&i64, m, sizeof(i64));
+		snprintf(want, sizeof(want), "%lld", (long long)i64);
+		break;
+	case K_INT:
+	case K_BOOL:
+	case K_FLAG:
+		memcpy(&n, m, sizeof(n));
+		snprintf(want, sizeof(want), "%d", n);
+		break;
+	case K_MS:
+		memcpy(&d, m, sizeof(d));
+		snprintf(want, sizeof(want), "%g", d);
+		break;
+	}
+	if (strcmp(got, want) != 0)
+		fail_msg("column %s: '%s', want '%s'", f->member, got, want);
+}
+
+/*
+ * Every field of TT_RECORD_FIELDS, set, is written by the agent's writer,
+ * taken by the collector and stored in its own column: a field that one of
+ * them left out, or put elsewhere, fails here.
+ */
+static void test_every_field_round_trips(void **state)
+{
+	struct tt_store_opts o = {.sync_full = 1};
+	char json[TT_RECORD_JSON_MAX], err[256], key[64], db[160], v[64];
+	int64_t acc, dup;
+	tt_record rec;
+	tt_store *s;
+	tt_buf arena;
+	tt_rec r;
+	int n;
+
+	assert_int_equal(NFIELDS, TT_REC_NFIELDS);
+	tt_record_init(&rec);
+	for (size_t i = 0; i < NFIELDS; i++)
+		set_field(&rec, &fields[i], i);
+	/* DESIGN.md: input_tokens holds the cached ones, output_tokens the reasoning. */
+	rec.input_tokens = rec.output_tokens = 1000000;
+
+	n = tt_record_to_json(&rec, json, sizeof(json));
+	assert_true(n > 0);
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const char *at;
+
+		snprintf(key, sizeof(key), "\"%s\":", fields[i].name);
+		at = strstr(json, key);
+		if (!at || strstr(at + 1, key))
+			fail_msg("%s: written %s", fields[i].name, at ? "twice" : "never");
+		if (strncmp(at + strlen(key), "null", 4) == 0)
+			fail_msg("%s: written as null", fields[i].name);
+	}
+
+	tt_buf_init(&arena, 1 << 16);
+	if (tt_rec_parse(json, (size_t)n, &arena, &r, err, sizeof(err)))
+		fail_msg("the collector refused the writer's record: %s\n%s", err, json);
+	for (size_t i = 0; i < NFIELDS; i++)
+		expect_parsed(&r, &arena, &rec, &fields[i], i);
+
+	snprintf(db, sizeof(db), "%s/every.db", dir);
+	assert_int_equal(tt_store_open(db, &o, &s, err, sizeof(err)), 0);
+	assert_int_equal(tt_store_insert(s, &r, 1, &arena, 1000, &acc, &dup), 0);
+	assert_int_equal(acc, 1);
+	tt_store_close(s);
+	tt_buf_free(&arena);
+	for (size_t i = 0; i < NFIELDS; i++)
+		expect_column(db, &rec, &fields[i]);
+	/* A column per field, and seq, cost_usd, cache_savings_usd, received_us. */
+	sql_text(db, "SELECT count(*) FROM pragma_table_info('records')", v, sizeof(v));
+	snprintf(key, sizeof(key), "%zu", NFIELDS + 4);
+	assert_string_equal(v, key);
+	remove_db(db);
+}
+
 static void test_parse_time(void **state)
 {
 	int64_t t, now = INT64_C(1767323045) * 1000000;
@@ -375,6 +585,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_and_usage),
 		cmocka_unit_test(test_migrate_schema_1),
+		cmocka_unit_test(test_every_field_round_trips),
 		cmocka_unit_test(test_parse_time),
 	};
 

@@ -6,6 +6,9 @@
  * that do not fit are cut at a UTF-8 boundary.  "Absent" is an empty string
  * for strings, TT_NULL for numbers and TT_TRI_NULL for booleans; the JSON
  * writer turns each of them into null.
+ *
+ * The fields are those of record_fields.h, which this struct, the writer
+ * (common/record.c) and the collector all expand.
  */
 #ifndef TOKENTAP_RECORD_H
 #define TOKENTAP_RECORD_H
@@ -13,54 +16,51 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tokentap/record_fields.h"
+
 #define TT_NULL (-1)     /* an absent integer field */
 #define TT_TRI_NULL (-1) /* an absent boolean field */
 
+/* The member that holds field `name`: name itself, but ts_us for a TS. */
+#define TT_RECORD_NAME_STR(name)   name
+#define TT_RECORD_NAME_TS(name)    name##_us
+#define TT_RECORD_NAME_MS(name)    name
+#define TT_RECORD_NAME_INT64(name) name
+#define TT_RECORD_NAME_INT(name)   name
+#define TT_RECORD_NAME_BOOL(name)  name
+#define TT_RECORD_NAME_FLAG(name)  name
+
+/* The declaration of member m of each kind (record_fields.h says what they hold). */
+#define TT_RECORD_DECL_STR(m, bound)   char m[bound]
+#define TT_RECORD_DECL_TS(m, bound)    int64_t m
+#define TT_RECORD_DECL_MS(m, bound)    double m
+#define TT_RECORD_DECL_INT64(m, bound) int64_t m
+#define TT_RECORD_DECL_INT(m, bound)   int m
+#define TT_RECORD_DECL_BOOL(m, bound)  int m
+#define TT_RECORD_DECL_FLAG(m, bound)  int m
+
+/*
+ * One member per field of TT_RECORD_FIELDS, in its order:
+ *
+ *     char id[33];
+ *     char source[8];
+ *     int64_t ts_us;
+ *     double ttft_ms;
+ *     ...
+ *     int status;
+ *     ...
+ *     int stream;
+ *     int64_t max_tokens;
+ *     ...
+ */
 typedef struct tt_record {
-	char id[33];            /* 32 hex characters */
-	char source[8];         /* "preload" | "ebpf" */
-	int64_t ts_us;          /* request start, microseconds since the epoch */
-	double ttft_ms;         /* < 0: null */
-	double duration_ms;     /* < 0: null */
-
-	int64_t pid, tid;
-	char comm[17];
-	char exe[256];
-	char cgroup[256];
-	char container_id[72];
-	char pod_uid[40];
-
-	char host[256];
-	char method[16];
-	char path[512];         /* without the query string */
-	char http[4];           /* "1.1" | "2" */
-	int status;             /* TT_NULL when no response head was seen */
-
-	char provider[32];
-	char api[32];
-	char model[128];
-	char request_model[128];
-	int stream;             /* 0, 1 or TT_TRI_NULL */
-	int64_t max_tokens;
-
-	int64_t input_tokens;
-	int64_t output_tokens;
-	int64_t cache_read_tokens;
-	int64_t cache_write_tokens;
-	int64_t reasoning_tokens;
-	char usage_source[12];  /* "provider" | "estimated" | "none" */
-
-	char task[128], tenant[128], feature[128];
-	char prompt_hash[33], prefix_hash[33];
-	int64_t request_bytes, response_bytes;
-	char error[32];         /* empty: null */
-	int blocked;            /* 0 or 1 */
-	char side[8];           /* "client" | "server" */
-	char app[128];          /* the program as a person names it (common/app.h) */
-	char tls[12];           /* "openssl" | "boringssl" | "gotls" | "rustls" | "plain" */
+#define TT_RECORD_MEMBER(id, name, kind, bound, flags, allowed) \
+	TT_RECORD_DECL_##kind(TT_RECORD_NAME_##kind(name), bound);
+	TT_RECORD_FIELDS(TT_RECORD_MEMBER)
+#undef TT_RECORD_MEMBER
 } tt_record;
 
-/* Reset every field to absent. */
+/* Reset every field to absent (a FLAG to 0: see record_fields.h). */
 void tt_record_init(tt_record *rec);
 
 /*
@@ -82,8 +82,8 @@ int tt_record_to_json(const tt_record *rec, char *buf, size_t cap);
 
 /*
  * A buffer size that always suffices for tt_record_to_json(), even when
- * every string byte is a control character written as \u00XX: record.c
- * checks the arithmetic at compile time.
+ * every string byte is a control character written as \u00XX:
+ * common/record.c adds up the longest form of every field at compile time.
  */
 #define TT_RECORD_JSON_MAX 20480
 

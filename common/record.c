@@ -1,9 +1,11 @@
 /*
- * record.c - the record's defaults, its id and its JSON form.
+ * record.c - the record's defaults, its id and its JSON form, all three
+ * expanded from the field list (include/tokentap/record_fields.h).
  *
  * The JSON writer is hand-rolled on purpose: it runs inside the host
  * program for every LLM call, and a fixed struct with a bounded output
- * needs no allocation, unlike building a cJSON tree first.
+ * needs no allocation, unlike building a cJSON tree first.  Strings are
+ * escaped by the tree's one escaper (json.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,22 +13,25 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "json.h"
 #include "tokentap/error.h"
 #include "tokentap/record.h"
+
+/* What each kind starts as, beyond the zero bytes of memset (record_fields.h). */
+#define INIT_STR(m)
+#define INIT_TS(m)
+#define INIT_MS(m)    (m) = -1;
+#define INIT_INT64(m) (m) = TT_NULL;
+#define INIT_INT(m)   (m) = TT_NULL;
+#define INIT_BOOL(m)  (m) = TT_TRI_NULL;
+#define INIT_FLAG(m)
 
 void tt_record_init(tt_record *rec)
 {
 	memset(rec, 0, sizeof(*rec));
-	rec->ttft_ms = -1;
-	rec->duration_ms = -1;
-	rec->pid = rec->tid = TT_NULL;
-	rec->status = TT_NULL;
-	rec->stream = TT_TRI_NULL;
-	rec->max_tokens = TT_NULL;
-	rec->input_tokens = rec->output_tokens = TT_NULL;
-	rec->cache_read_tokens = rec->cache_write_tokens = TT_NULL;
-	rec->reasoning_tokens = TT_NULL;
-	rec->request_bytes = rec->response_bytes = TT_NULL;
+#define INIT(id, name, kind, bound, flags, allowed) INIT_##kind(rec->TT_RECORD_NAME_##kind(name))
+	TT_RECORD_FIELDS(INIT)
+#undef INIT
 }
 
 void tt_record_set(char *dst, size_t cap, const char *src, size_t len)
@@ -80,18 +85,6 @@ void tt_record_new_id(tt_record *rec)
 	rec->id[32] = '\0';
 }
 
-/*
- * TT_RECORD_JSON_MAX is enough for any record.  Values: a string of cap
- * bytes takes at most 6 * (cap - 1) + 2 (every byte escaped as \u00XX, and
- * its quotes), an int64 at most 20, a timestamp 29, a duration 31 (put_ms),
- * an int 11: none more than 6 bytes per byte of the struct.  Keys: 41 of at
- * most 18 bytes, each with two quotes, a colon and a comma, and the braces:
- * under 500 today (test_col_records.c measures it against KEYS_MAX).
- */
-#define KEYS_MAX 2048
-_Static_assert(6 * sizeof(tt_record) + KEYS_MAX <= TT_RECORD_JSON_MAX,
-	       "TT_RECORD_JSON_MAX cannot hold the largest record");
-
 /* A bounded output cursor: once full, it stays full and says so. */
 struct out {
 	char *p;
@@ -123,10 +116,10 @@ static void put_key(struct out *o, const char *key)
 	put(o, "\":", 2);
 }
 
-/* RFC 8259 string escaping; control characters as \u00XX. */
+/* A string, escaped by json.h; the bytes it leaves alone go in runs. */
 static void put_str(struct out *o, const char *key, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
 
 	put_key(o, key);
 	if (!s[0]) {
@@ -135,17 +128,16 @@ static void put_str(struct out *o, const char *key, const char *s)
 	}
 	put(o, "\"", 1);
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			put(o, e, 2);
-		} else if (c < 0x20) {
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			put(o, e, 6);
-		} else {
-			put(o, (const char *)&c, 1);
-		}
+		char e[TT_JSON_ESC_MAX];
+		size_t n = tt_json_escape_byte((unsigned char)*s, e);
+
+		if (n == 1)
+			continue;
+		put(o, run, (size_t)(s - run));
+		put(o, e, n);
+		run = s + 1;
 	}
+	put(o, run, (size_t)(s - run));
 	put(o, "\"", 1);
 }
 
@@ -181,9 +173,11 @@ static void put_bool(struct out *o, const char *key, int v)
 	puts_(o, v < 0 ? "null" : v ? "true" : "false");
 }
 
+#define TS_TEXT 40  /* put_ts's buffer: at most 39 characters, none escaped */
+
 static void put_ts(struct out *o, const char *key, int64_t us)
 {
-	char ts[40];
+	char ts[TS_TEXT];
 	struct tm tm;
 	time_t sec = (time_t)(us / 1000000);
 
@@ -197,52 +191,44 @@ static void put_ts(struct out *o, const char *key, int64_t us)
 	put_str(o, key, ts);
 }
 
+/* The writer of each kind. */
+#define WRITE_STR   put_str
+#define WRITE_TS    put_ts
+#define WRITE_MS    put_ms
+#define WRITE_INT64 put_int
+#define WRITE_INT   put_int
+#define WRITE_BOOL  put_bool
+#define WRITE_FLAG  put_bool
+
+/*
+ * TT_RECORD_JSON_MAX is enough for any record: the braces, the NUL put()
+ * keeps room for, and for each field its key (quoted, a colon and a comma)
+ * and the longest value of its kind - a string of bound - 1 bytes with
+ * every byte escaped as \u00XX, and its quotes; a timestamp; put_ms's 31
+ * characters; an int64 ("null" when negative); "false".
+ */
+#define LONGEST_STR(bound)   (TT_JSON_ESC_MAX * ((bound) - 1) + 2)
+#define LONGEST_TS(bound)    (TS_TEXT - 1 + 2)
+#define LONGEST_MS(bound)    31
+#define LONGEST_INT64(bound) 20
+#define LONGEST_INT(bound)   20
+#define LONGEST_BOOL(bound)  5
+#define LONGEST_FLAG(bound)  5
+#define LONGEST(id, name, kind, bound, flags, allowed) \
+	+(sizeof(#name) - 1 + 4) + LONGEST_##kind(bound)
+_Static_assert(2 + 1 TT_RECORD_FIELDS(LONGEST) <= TT_RECORD_JSON_MAX,
+	       "TT_RECORD_JSON_MAX cannot hold the largest record");
+#undef LONGEST
+
 int tt_record_to_json(const tt_record *r, char *buf, size_t cap)
 {
 	struct out o = { .p = buf, .cap = cap };
 
 	put(&o, "{", 1);
-	put_str(&o, "id", r->id);
-	put_str(&o, "source", r->source);
-	put_ts(&o, "ts", r->ts_us);
-	put_ms(&o, "ttft_ms", r->ttft_ms);
-	put_ms(&o, "duration_ms", r->duration_ms);
-	put_int(&o, "pid", r->pid);
-	put_int(&o, "tid", r->tid);
-	put_str(&o, "comm", r->comm);
-	put_str(&o, "exe", r->exe);
-	put_str(&o, "cgroup", r->cgroup);
-	put_str(&o, "container_id", r->container_id);
-	put_str(&o, "pod_uid", r->pod_uid);
-	put_str(&o, "host", r->host);
-	put_str(&o, "method", r->method);
-	put_str(&o, "path", r->path);
-	put_str(&o, "http", r->http);
-	put_int(&o, "status", r->status);
-	put_str(&o, "provider", r->provider);
-	put_str(&o, "api", r->api);
-	put_str(&o, "model", r->model);
-	put_str(&o, "request_model", r->request_model);
-	put_bool(&o, "stream", r->stream);
-	put_int(&o, "max_tokens", r->max_tokens);
-	put_int(&o, "input_tokens", r->input_tokens);
-	put_int(&o, "output_tokens", r->output_tokens);
-	put_int(&o, "cache_read_tokens", r->cache_read_tokens);
-	put_int(&o, "cache_write_tokens", r->cache_write_tokens);
-	put_int(&o, "reasoning_tokens", r->reasoning_tokens);
-	put_str(&o, "usage_source", r->usage_source);
-	put_str(&o, "task", r->task);
-	put_str(&o, "tenant", r->tenant);
-	put_str(&o, "feature", r->feature);
-	put_str(&o, "prompt_hash", r->prompt_hash);
-	put_str(&o, "prefix_hash", r->prefix_hash);
-	put_int(&o, "request_bytes", r->request_bytes);
-	put_int(&o, "response_bytes", r->response_bytes);
-	put_str(&o, "error", r->error);
-	put_bool(&o, "blocked", r->blocked);
-	put_str(&o, "side", r->side);
-	put_str(&o, "app", r->app);
-	put_str(&o, "tls", r->tls);
+#define WRITE(id, name, kind, bound, flags, allowed) \
+	WRITE_##kind(&o, #name, r->TT_RECORD_NAME_##kind(name));
+	TT_RECORD_FIELDS(WRITE)
+#undef WRITE
 	put(&o, "}", 1);
 	if (o.full)
 		return TT_ENOSPACE;
