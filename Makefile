@@ -60,6 +60,7 @@ all: build-all
 # Every fragment must exist: a missing one is an error, not a lost part.
 include common/common.mk
 include decoder/decoder.mk
+include ship/ship.mk
 include agent/agent.mk
 include collector/collector.mk
 include probes/probes.mk

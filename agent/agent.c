@@ -13,13 +13,14 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "common/addr.h"
+#include "common/log.h"
 #include "conn.h"
 #include "enforce.h"
 #include "guard.h"
 #include "lease.h"
-#include "log.h"
 #include "proc.h"
-#include "ship.h"
+#include "ship/ship.h"
 
 #define ENV_MAX 4096
 
@@ -100,6 +101,7 @@ static tt_shipper *get_shipper(void)
 			.collector = conf.have_collector ? conf.collector : NULL,
 			.out_path = conf.have_out ? conf.out : NULL,
 			.spool_dir = conf.have_spool ? conf.spool : NULL,
+			.token_file = getenv("TOKENTAP_TOKEN_FILE"),
 		};
 		s = tt_shipper_new(&cfg);
 		if (!s) {
@@ -109,8 +111,8 @@ static tt_shipper *get_shipper(void)
 		}
 		/* Registered now, after the host initialised OpenSSL (it did,
 		 * to make the connection we decoded): atexit handlers run in
-		 * reverse order, so our flush runs before OpenSSL's cleanup,
-		 * which the shipper's libcurl must not outlive. */
+		 * reverse order, so our flush runs first, while the host's
+		 * libraries all stand. */
 		if (s && !exit_registered && atexit(agent_exit) == 0)
 			exit_registered = 1;
 		__atomic_store_n(&shipper, s, __ATOMIC_RELEASE);
@@ -423,9 +425,9 @@ __attribute__((constructor)) static void agent_init(void)
 		}
 		if (fail && strcmp(fail, "open") != 0 && strcmp(fail, "closed") != 0)
 			tt_log(TT_LOG_WARN, "TOKENTAP_FAIL: expected open or closed; using open");
-		tt_lease_setup(conf.have_collector ? conf.collector
-						   : "unix:/run/tokentap/tokentapd.sock",
-			       fail && strcmp(fail, "closed") == 0, (int)ms);
+		tt_lease_setup(conf.have_collector ? conf.collector : TT_DEFAULT_COLLECTOR,
+			       getenv("TOKENTAP_TOKEN_FILE"), fail && strcmp(fail, "closed") == 0,
+			       (int)ms);
 		tt_enforce_setup(enforce_key, ship_record, enforce_sent);
 		tt_enforce_set_feed(enforce_feed);
 		tt_enforce_on = 1;

@@ -8,17 +8,12 @@ $(SAN)/obj/agent/%.o: SAN_CFLAGS += -Icommon
 AGENT_SO   := $(BUILD)/libtokentap.so
 AGENT_MAP  := agent/libtokentap.map
 
-# The shipper and what it needs, for other parts (the probe loader) that
-# ship records the same way.  They link with -lpthread -ldl; libcurl is
-# opened at run time.
-TT_SHIP_SRCS := agent/ship.c agent/spool.c agent/http.c agent/log.c agent/guard.c
-
 # -z defs: a symbol the decoder does not provide fails the link here, not
 # the host program at its first TLS call.  Linked aside and renamed: a
 # program starting meanwhile maps the old file or the new, never half one.
-$(AGENT_SO): $(AGENT_OBJS) $(DECODER_LIB) $(COMMON_LIB) $(AGENT_MAP)
+$(AGENT_SO): $(AGENT_OBJS) $(SHIP_LIB) $(DECODER_LIB) $(COMMON_LIB) $(AGENT_MAP)
 	@mkdir -p $(dir $@)
-	$(call msg,LD,$@)$(CC) -shared -o $@.tmp $(AGENT_OBJS) $(DECODER_LIB) $(COMMON_LIB) \
+	$(call msg,LD,$@)$(CC) -shared -o $@.tmp $(AGENT_OBJS) $(SHIP_LIB) $(DECODER_LIB) $(COMMON_LIB) \
 		-Wl,--version-script=$(AGENT_MAP) -Wl,--exclude-libs,ALL \
 		-Wl,-z,defs -Wl,-z,relro -Wl,-z,now \
 		$(DECODER_LIBS) -lpthread -ldl && mv -f $@.tmp $@
@@ -37,7 +32,7 @@ UNIT_TESTS += $(AGENT_TESTS)
 # HTTP/2 connections with nghttp2's encoder.
 $(SAN)/tests/test_agent_enforce: $(SAN)/obj/tests/support/split.o $(SAN)/obj/tests/support/h2_build.o
 
-$(AGENT_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(AGENT_UNIT_OBJS) $(DECODER_SAN_LIB) $(COMMON_SAN_LIB)
+$(AGENT_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(AGENT_UNIT_OBJS) $(SHIP_SAN_LIB) $(DECODER_SAN_LIB) $(COMMON_SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lpthread -ldl
 
@@ -62,7 +57,7 @@ bench/bench_agent.sh: $(AGENT_BENCH_BIN) $(AGENT_SO)
 # (enforce mode against a real tokentapd, side by side with monitor mode).
 BUDGET_BENCH := $(BUILD)/bench/bench_budget
 BUDGET_BENCH_OBJS := $(filter-out agent/hooks.c agent/agent.c,$(AGENT_SRCS))
-$(BUDGET_BENCH): $(BUILD)/obj/bench/bench_budget.o $(BUDGET_BENCH_OBJS:%.c=$(BUILD)/obj/%.o) $(DECODER_LIB) $(COMMON_LIB) | $(BUILD)/tokentapd
+$(BUDGET_BENCH): $(BUILD)/obj/bench/bench_budget.o $(BUDGET_BENCH_OBJS:%.c=$(BUILD)/obj/%.o) $(SHIP_LIB) $(DECODER_LIB) $(COMMON_LIB) | $(BUILD)/tokentapd
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(DECODER_LIBS) -lpthread -ldl
 BENCHES += $(BUDGET_BENCH)

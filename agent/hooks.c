@@ -15,7 +15,7 @@
 #include "agent.h"
 #include "enforce.h"
 #include "guard.h"
-#include "log.h"
+#include "common/log.h"
 #include "resolve.h"
 
 #define TT_EXPORT __attribute__((visibility("default")))

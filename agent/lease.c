@@ -20,9 +20,11 @@
 
 #include <cJSON.h>
 
+#include "common/buf.h"
 #include "common/json.h"
 #include "guard.h"
-#include "log.h"
+#include "ship/client.h"
+#include "common/log.h"
 
 #define SLOTS 64
 #define ANSWER_MAX 8192
@@ -67,6 +69,7 @@ static int bg_started;
 static int64_t down_until;
 static uint64_t n_requests, n_local;
 static char agent_id[40];
+static tt_client *client;  /* NULL: collector off or unusable */
 static int warn_open, warn_closed, warn_full, warn_bad;
 
 static int64_t mono_us(void)
@@ -75,33 +78,6 @@ static int64_t mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* TOKENTAP_TOKEN_FILE (as http.c reads it): the collector's bearer token
- * for TCP; read once, never logged. */
-static char token[4097];
-
-static void load_token(void)
-{
-	const char *path = getenv("TOKENTAP_TOKEN_FILE");
-	size_t len = 0;
-	ssize_t r;
-	int fd;
-
-	token[0] = '\0';
-	if (!path || !*path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return;  /* http.c says so once */
-	while (len < sizeof(token) - 1 && (r = read(fd, token + len, sizeof(token) - 1 - len)) > 0)
-		len += (size_t)r;
-	close(fd);
-	while (len && (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
-		len--;
-	token[len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)token[i] <= 0x20 || (unsigned char)token[i] >= 0x7f)
-			len = 0;
-	if (len == 0 || len >= sizeof(token) - 1)
-		explicit_bzero(token, sizeof(token));
 }
 
 static void new_agent_id(void)
@@ -126,8 +102,11 @@ static void init_bg_cv(void)
 	pthread_condattr_destroy(&ca);
 }
 
-void tt_lease_setup(const char *collector, int fail_closed, int timeout_ms)
+void tt_lease_setup(const char *collector, const char *token_file, int fail_closed,
+		    int timeout_ms)
 {
+	char err[256];
+
 	init_bg_cv();
 	cfg.enabled = collector && collector[0] && strcmp(collector, "off") != 0;
 	if (cfg.enabled)
@@ -135,165 +114,47 @@ void tt_lease_setup(const char *collector, int fail_closed, int timeout_ms)
 	cfg.fail_closed = fail_closed;
 	cfg.timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
 	new_agent_id();
-	if (cfg.enabled && strncmp(cfg.collector, "http://", 7) == 0)
-		load_token();
+	if (!cfg.enabled)
+		return;
+	client = tt_client_new(collector, err, sizeof(err));
+	if (!client) {
+		tt_log(TT_LOG_WARN, "enforce: %s", err);
+		return; /* unreachable: TOKENTAP_FAIL decides */
+	}
+	if (token_file && token_file[0] &&
+	    tt_client_token_file(client, token_file, err, sizeof(err)))
+		tt_log(TT_LOG_WARN, "TOKENTAP_TOKEN_FILE %s", err);
 }
 
-/* ---- a small HTTP/1.1 client: one request per connection -------------- */
+/* ---- talking to the collector ------------------------------------------- */
 
-static int wait_fd(int fd, short ev, int64_t deadline)
-{
-	for (;;) {
-		int64_t left = (deadline - mono_us()) / 1000;
-		struct pollfd p = {.fd = fd, .events = ev};
-		int r;
-
-		if (left <= 0)
-			return -1;
-		r = poll(&p, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
-static int connect_collector(int64_t deadline, char *host_hdr, size_t hcap)
-{
-	int fd = -1;
-
-	if (strncmp(cfg.collector, "unix:", 5) == 0) {
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-		if (strlen(cfg.collector + 5) >= sizeof(sa.sun_path))
-			return -1;
-		memcpy(sa.sun_path, cfg.collector + 5, strlen(cfg.collector + 5));
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
-			return -1;
-		snprintf(host_hdr, hcap, "localhost");
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return fd;
-		if (errno == EAGAIN && wait_fd(fd, POLLOUT, deadline) == 0)
-			return fd;
-		close(fd);
-		return -1;
-	}
-	if (strncmp(cfg.collector, "http://", 7) == 0) {
-		char host[256], port[16];
-		const char *h = cfg.collector + 7, *end, *colon;
-		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-		int err = 0;
-		socklen_t el = sizeof(err);
-
-		end = h + strcspn(h, "/");
-		if (*h == '[') {
-			const char *rb = memchr(h, ']', (size_t)(end - h));
-
-			if (!rb)
-				return -1;
-			snprintf(host, sizeof(host), "%.*s", (int)(rb - h - 1), h + 1);
-			colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
-		} else {
-			colon = memchr(h, ':', (size_t)(end - h));
-			snprintf(host, sizeof(host), "%.*s", (int)((colon ? colon : end) - h), h);
-		}
-		snprintf(port, sizeof(port), "%.*s", colon ? (int)(end - colon - 1) : 2,
-			 colon ? colon + 1 : "80");
-		snprintf(host_hdr, hcap, "%.200s", host);
-		/* Numeric only: a name lookup could block far past the deadline. */
-		hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-		if (getaddrinfo(host, port, &hints, &ai) || !ai)
-			return -1;
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
-		    (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline) ||
-		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) || err)) {
-			close(fd);
-			fd = -1;
-		}
-		freeaddrinfo(ai);
-		return fd;
-	}
-	return -1;
-}
-
-/* POST body to path; the answer's body into out.  Returns the status or -1. */
+/*
+ * POST body to path; the answer's body into out (NUL-terminated).  Returns
+ * the status, or -1 when no answer came by the deadline (ship/client.h:
+ * host names are looked up off this path).
+ */
 static int post(const char *path, const char *body, size_t blen, char *out, size_t cap,
 		size_t *olen)
 {
-	int64_t deadline = mono_us() + (int64_t)cfg.timeout_ms * 1000;
-	char head[512 + sizeof(token)], host[256], *resp = NULL;
-	size_t n = 0, rcap = ANSWER_MAX + 1024;
-	int fd, status = -1, hl;
+	char err[256];
+	tt_buf ans;
+	int st;
 
-	fd = connect_collector(deadline, host, sizeof(host));
-	if (fd < 0)
+	*olen = 0;
+	out[0] = '\0';
+	if (!client)
 		return -1;
-	hl = snprintf(head, sizeof(head),
-		      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-		      "Content-Length: %zu\r\nConnection: close\r\n%s%s%s\r\n", path, host, blen,
-		      token[0] ? "Authorization: Bearer " : "", token, token[0] ? "\r\n" : "");
-	if (hl < 0 || (size_t)hl >= sizeof(head))
-		goto out;
-	/* head is wiped below: it may hold the token. */
-	for (int part = 0; part < 2; part++) {
-		const char *p = part ? body : head;
-		size_t left = part ? blen : (size_t)hl;
-
-		while (left) {
-			ssize_t w = send(fd, p, left, MSG_NOSIGNAL);
-
-			if (w > 0) {
-				p += w;
-				left -= (size_t)w;
-			} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-				if (wait_fd(fd, POLLOUT, deadline))
-					goto out;
-			} else {
-				goto out;
-			}
-		}
+	tt_buf_init(&ans, cap - 1);
+	st = tt_client_request(client, "POST", path, "application/json", body, blen,
+			       cfg.timeout_ms, &ans, err, sizeof(err));
+	if (st > 0 && ans.data) {
+		memcpy(out, ans.data, ans.len + 1);
+		*olen = ans.len;
+	} else if (st < 0) {
+		tt_log(TT_LOG_DEBUG, "lease: %s", err);
 	}
-	resp = malloc(rcap + 1);
-	if (!resp)
-		goto out;
-	for (;;) {
-		ssize_t r;
-
-		if (n == rcap)
-			goto out;  /* an answer this big is not ours */
-		r = recv(fd, resp + n, rcap - n, 0);
-		if (r > 0) {
-			n += (size_t)r;
-		} else if (r == 0) {
-			break;
-		} else if (errno == EAGAIN || errno == EINTR) {
-			if (wait_fd(fd, POLLIN, deadline))
-				goto out;
-		} else {
-			goto out;
-		}
-	}
-	resp[n] = '\0';
-	{
-		char *sp = strchr(resp, ' '), *bodyp = strstr(resp, "\r\n\r\n");
-
-		if (!sp || !bodyp || strncmp(resp, "HTTP/1.", 7) != 0)
-			goto out;
-		status = (int)strtol(sp + 1, NULL, 10);
-		bodyp += 4;
-		*olen = n - (size_t)(bodyp - resp);
-		if (*olen >= cap)
-			*olen = cap - 1;
-		memcpy(out, bodyp, *olen);
-		out[*olen] = '\0';
-	}
-out:
-	explicit_bzero(head, sizeof(head));
-	free(resp);
-	close(fd);
-	return status;
+	tt_buf_free(&ans);
+	return st > 0 ? st : -1;
 }
 
 /* ---- the lease protocol ------------------------------------------------ */
@@ -810,6 +671,7 @@ void tt_lease_atfork_child(void)
 	init_bg_cv();
 	memset(slots, 0, sizeof(slots));
 	bg_started = 0;
+	tt_client_atfork_child(client);
 	down_until = 0;
 	new_agent_id();
 }

@@ -47,10 +47,14 @@ enum tt_lease_verdict {
 };
 
 /*
- * Set where leases come from ("unix:/path.sock", "http://host:port";
- * NULL or "off": nowhere) and the failure policy.  Call once at load.
+ * Set where leases come from ("unix:/path.sock", "http://host:port", with
+ * a host name or an address; NULL or "off": nowhere), the bearer token's
+ * file for TCP (TOKENTAP_TOKEN_FILE, or NULL) and the failure policy.  A
+ * lease request waits at most timeout_ms, name lookup included (it runs
+ * off the call's path: ship/names.h).  Call once at load.
  */
-void tt_lease_setup(const char *collector, int fail_closed, int timeout_ms);
+void tt_lease_setup(const char *collector, const char *token_file, int fail_closed,
+		    int timeout_ms);
 
 /*
  * Reserve the worst case of one call (in_tokens estimated input,

@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "app.h"
+#include "common/app.h"
 #include "proc.h"
 
 #define CMDLINE_MAX 4096

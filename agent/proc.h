@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 #include "tokentap/record.h"
-#include "cgroup.h"
+#include "common/cgroup.h"
 
 typedef struct tt_proc_info {
 	pid_t pid;

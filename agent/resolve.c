@@ -3,7 +3,7 @@
 #include <link.h>
 #include <string.h>
 
-#include "log.h"
+#include "common/log.h"
 #include "resolve.h"
 
 void *tt_real_cache[TT_REAL_COUNT];

@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 	snprintf(coll, sizeof(coll), "unix:%s", sock);
 	tt_real_cache[TT_REAL_SSL_write] = (void *)fake_write;
 	tt_enforce_setup(key_fn, ship_fn, NULL);
-	tt_lease_setup(coll, 0, 2000);
+	tt_lease_setup(coll, NULL, 0, 2000);
 	len = snprintf(req, sizeof(req),
 		       "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
 		       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",

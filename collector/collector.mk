@@ -9,7 +9,7 @@ COL_SRCS := collector/rec.c collector/batch.c collector/prices.c \
             collector/usage.c collector/metrics.c collector/server.c \
             collector/budget.c collector/detect.c collector/alert.c \
             collector/probestats.c
-COL_CLI_SRCS := collector/tokentap.c collector/report.c collector/client.c
+COL_CLI_SRCS := collector/tokentap.c collector/report.c
 COL_LIB      := $(BUILD)/libttcollector.a
 COL_SAN_LIB  := $(SAN)/libttcollector.a
 COL_LIBS     := -lcjson -lsqlite3 -lmicrohttpd -lcurl -lpthread -lm
@@ -31,7 +31,7 @@ $(COL_SAN_LIB): $(COL_SRCS:%.c=$(SAN)/obj/%.o) collector/collector.mk
 $(TOKENTAPD): $(BUILD)/obj/collector/tokentapd.o $(COL_LIB) $(COMMON_LIB)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(COL_LIBS)
 
-$(TOKENTAP): $(COL_CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(COL_LIB) $(COMMON_LIB)
+$(TOKENTAP): $(COL_CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(COL_LIB) $(SHIP_LIB) $(COMMON_LIB)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(COL_LIBS)
 
 ALL_TARGETS += $(TOKENTAPD) $(TOKENTAP)

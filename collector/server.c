@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "batch.h"
+#include "common/addr.h"
 #include "metrics.h"
 #include "probestats.h"
 #include "tokentap/error.h"
@@ -663,43 +664,6 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-int tt_server_parse_http(const char *url, char *host, size_t hostcap, int *port)
-{
-	const char *p, *colon;
-	char *end;
-	long v;
-	size_t hl;
-
-	if (strncmp(url, "http://", 7) != 0)
-		return TT_EINVAL;
-	p = url + 7;
-	if (*p == '[') {
-		const char *rb = strchr(p, ']');
-
-		if (!rb || rb[1] != ':')
-			return TT_EINVAL;
-		hl = (size_t)(rb - p - 1);
-		p++;
-		colon = rb + 1;
-	} else {
-		colon = strrchr(p, ':');
-		if (!colon)
-			return TT_EINVAL;
-		hl = (size_t)(colon - p);
-	}
-	if (hl == 0 || hl >= hostcap)
-		return TT_EINVAL;
-	memcpy(host, p, hl);
-	host[hl] = '\0';
-	errno = 0;
-	v = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || (*end != '\0' && strcmp(end, "/") != 0) || v < 0 ||
-	    v > 65535)
-		return TT_EINVAL;
-	*port = (int)v;
-	return 0;
-}
-
 static int is_loopback(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
@@ -713,24 +677,25 @@ static int bind_tcp(struct listener *l, const char *spec, int allow_remote, char
 		    size_t errlen)
 {
 	struct addrinfo hints = {0}, *ai = NULL;
-	char host[256], portstr[8], shown[300];
+	char host[256], shown[300], why[300];
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	int port, fd = -1, one = 1, rc;
+	tt_addr a;
 
-	if (tt_server_parse_http(spec, host, sizeof(host), &port)) {
+	if (tt_addr_parse(spec, &a, why, sizeof(why)) || a.is_unix) {
 		snprintf(err, errlen, "--listen %s: expected http://HOST:PORT (e.g. http://127.0.0.1:8377)",
 			 spec);
 		return TT_EINVAL;
 	}
-	snprintf(portstr, sizeof(portstr), "%d", port);
+	snprintf(host, sizeof(host), "%s", a.host);
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
 	if (strcmp(host, "localhost") == 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
 	else
 		hints.ai_flags |= AI_NUMERICHOST;  /* no DNS: a name could point anywhere */
-	rc = getaddrinfo(host, portstr, &hints, &ai);
+	rc = getaddrinfo(host, a.port, &hints, &ai);
 	if (rc) {
 		snprintf(err, errlen, "--listen %s: %s (use an IP address)", spec, gai_strerror(rc));
 		return TT_EINVAL;

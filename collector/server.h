@@ -66,10 +66,5 @@ int tt_server_start(const struct tt_server_opts *opts, tt_server **out, char *er
 /* Finish the requests in flight, close the listeners, remove Unix sockets. Accepts NULL. */
 void tt_server_stop(tt_server *srv);
 
-/*
- * Split "http://host:port" (host may be [v6]) into host and port.
- * Returns 0 or TT_EINVAL.  Exposed for tests.
- */
-int tt_server_parse_http(const char *url, char *host, size_t hostcap, int *port);
 
 #endif

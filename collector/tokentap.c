@@ -17,17 +17,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "common/addr.h"
 #include "config.h"
 #include "report.h"
 #include "store.h"
+#include "ship/client.h"
 #include "tokentap/error.h"
 #include "usage.h"
 
 #ifndef TT_PREFIX
 #define TT_PREFIX "/usr/local"
 #endif
-#define DEFAULT_COLLECTOR "unix:/run/tokentap/tokentapd.sock"
+#define DEFAULT_COLLECTOR TT_DEFAULT_COLLECTOR
+#define QUERY_TIMEOUT_MS 30000  /* a roll-up over a big database takes a while */
 
 static void usage_main(FILE *f)
 {
@@ -158,11 +160,14 @@ static int cmd_run(int argc, char **argv)
 	if ((task && !attr_ok("--task", task)) || (tenant && !attr_ok("--tenant", tenant)) ||
 	    (feature && !attr_ok("--feature", feature)))
 		return 2;
-	if (collector && strcmp(collector, "off") != 0 && strncmp(collector, "unix:/", 6) != 0 &&
-	    strncmp(collector, "http://", 7) != 0) {
-		fprintf(stderr, "tokentap run: --collector: expected unix:/path.sock, "
-			"http://HOST:PORT or off\n");
-		return 2;
+	if (collector && strcmp(collector, "off") != 0) {
+		tt_addr a;
+		char why[300];
+
+		if (tt_addr_parse(collector, &a, why, sizeof(why))) {
+			fprintf(stderr, "tokentap run: --collector %s, or off\n", why);
+			return 2;
+		}
 	}
 	if (find_agent(lib, sizeof(lib))) {
 		fprintf(stderr, "tokentap run: libtokentap.so not found next to this program nor in "
@@ -200,16 +205,51 @@ static int cmd_run(int argc, char **argv)
 	return errno == ENOENT ? 127 : 126;
 }
 
+/* &name=value, the value percent-encoded (RFC 3986: unreserved kept). */
 static int append_arg(char *q, size_t cap, const char *name, const char *value)
 {
-	char *e = tt_client_escape(value);
+	static const char hex[] = "0123456789ABCDEF";
 	size_t n = strlen(q);
+	int w = snprintf(q + n, cap - n, "&%s=", name);
 
-	if (!e)
+	if (w < 0 || (size_t)w >= cap - n)
 		return -1;
-	snprintf(q + n, cap - n, "&%s=%s", name, e);
-	free(e);
+	n += (size_t)w;
+	for (const unsigned char *v = (const unsigned char *)value; *v; v++) {
+		int plain = (*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
+			    (*v >= '0' && *v <= '9') || strchr("-._~", *v);
+
+		if (n + 4 > cap)
+			return -1;
+		if (plain) {
+			q[n++] = (char)*v;
+		} else {
+			q[n++] = '%';
+			q[n++] = hex[*v >> 4];
+			q[n++] = hex[*v & 15];
+		}
+	}
+	q[n] = '\0';
 	return 0;
+}
+
+/* GET path from the collector into body; the HTTP status, or -1 with err. */
+static int query(const char *collector, const char *token_file, const char *path,
+		 tt_buf *body, char *err, size_t errlen)
+{
+	tt_client *c = tt_client_new(collector, err, errlen);
+	int st;
+
+	if (!c)
+		return -1;
+	if (token_file && tt_client_token_file(c, token_file, err, errlen)) {
+		tt_client_free(c);
+		return -1;
+	}
+	st = tt_client_request(c, "GET", path, NULL, NULL, 0, QUERY_TIMEOUT_MS, body, err,
+			       errlen);
+	tt_client_free(c);
+	return st > 0 ? st : -1;
 }
 
 static int cmd_report(int argc, char **argv)
@@ -231,7 +271,7 @@ static int cmd_report(int argc, char **argv)
 	struct tt_report_opts ro = {.top = 10};
 	const char *since = NULL, *until = NULL, *collector = getenv("TOKENTAP_COLLECTOR");
 	const char *db = NULL, *token_file = NULL;
-	char err[512], path[1024], *token = NULL;
+	char err[512], path[1024];
 	struct timespec now;
 	int64_t now_us;
 	int c, json = 0, rc = 1;
@@ -302,18 +342,8 @@ static int cmd_report(int argc, char **argv)
 		}
 		tt_store_close(s);
 	} else {
-		long status;
-		size_t tlen;
+		int status;
 
-		if (token_file) {
-			if (tt_config_read_file(token_file, 4096, &token, &tlen)) {
-				fprintf(stderr, "tokentap report: --token-file %s: cannot read it\n",
-					token_file);
-				goto out;
-			}
-			while (tlen && (token[tlen - 1] == '\n' || token[tlen - 1] == '\r'))
-				token[--tlen] = '\0';
-		}
 		/* Absolute bounds, so that "24h" means the same here and there. */
 		snprintf(path, sizeof(path), "/v1/usage?by=%s", q.by);
 		if (since) {
@@ -328,13 +358,14 @@ static int cmd_report(int argc, char **argv)
 			tt_rec_format_ts(q.until_us, ts, sizeof(ts));
 			append_arg(path, sizeof(path), "until", ts);
 		}
-		if (tt_client_get(collector, path, token, &body, &status, err, sizeof(err))) {
+		status = query(collector, token_file, path, &body, err, sizeof(err));
+		if (status < 0) {
 			fprintf(stderr, "tokentap report: %s (is tokentapd running? try --collector or "
 				"--db)\n", err);
 			goto out;
 		}
 		if (status != 200) {
-			fprintf(stderr, "tokentap report: the collector answered %ld: %s\n", status,
+			fprintf(stderr, "tokentap report: the collector answered %d: %s\n", status,
 				body.data ? body.data : "");
 			goto out;
 		}
@@ -354,7 +385,6 @@ static int cmd_report(int argc, char **argv)
 	}
 	rc = 0;
 out:
-	free(token);
 	tt_buf_free(&body);
 	return rc;
 }

@@ -19,6 +19,8 @@
 
 #include "alert.h"
 #include "budget.h"
+#include "common/addr.h"
+#include "common/token.h"
 #include "config.h"
 #include "detect.h"
 #include "server.h"
@@ -33,7 +35,7 @@ static void usage(FILE *f)
 		"\n"
 		"  --listen ADDR        unix:/path.sock or http://127.0.0.1:PORT (repeatable;\n"
 		"                       port 0 picks a free port and prints it).\n"
-		"                       Default: unix:/run/tokentap/tokentapd.sock\n"
+		"                       Default: " TT_DEFAULT_COLLECTOR "\n"
 		"  --db PATH            SQLite database. Default: /var/lib/tokentap/tokentap.db\n"
 		"                       as root, else $XDG_STATE_HOME/tokentap/tokentap.db\n"
 		"  --config PATH        JSON configuration: prices, budgets, leases, detectors,\n"
@@ -153,30 +155,31 @@ static int64_t wall_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/*
+ * The token clients must send (common/token.h reads it as they do).  The
+ * daemon's own rule on top: at least 16 characters, a token worth the name.
+ */
 static int read_token(const char *path, char **out)
 {
-	struct stat st;
-	size_t len;
-	char *text = NULL;
+	char tok[TT_TOKEN_BUF], err[300];
+	int loose, len = tt_token_read(path, tok, sizeof(tok), &loose, err, sizeof(err));
 
-	if (tt_config_read_file(path, 4096, &text, &len)) {
-		fprintf(stderr, "tokentapd: --token-file %s: cannot read it (at most 4096 bytes)\n",
+	if (len < 0) {
+		fprintf(stderr, "tokentapd: --token-file %s\n", err);
+		return -1;
+	}
+	if (len < 16) {
+		explicit_bzero(tok, sizeof(tok));
+		fprintf(stderr, "tokentapd: --token-file %s: expected at least 16 characters\n",
 			path);
 		return -1;
 	}
-	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
-		text[--len] = '\0';
-	if (len < 16 || strchr(text, '\n')) {
-		fprintf(stderr, "tokentapd: --token-file %s: expected one line of at least 16 "
-			"characters\n", path);
-		free(text);
-		return -1;
-	}
-	if (stat(path, &st) == 0 && (st.st_mode & 0077))
+	if (loose)
 		fprintf(stderr, "tokentapd: warning: --token-file %s is readable by others "
 			"(chmod 600 it)\n", path);
-	*out = text;
-	return 0;
+	*out = strdup(tok);
+	explicit_bzero(tok, sizeof(tok));
+	return *out ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -305,7 +308,7 @@ int main(int argc, char **argv)
 		db = dbbuf;
 	}
 	if (so.nlisten == 0)
-		so.listen[so.nlisten++] = "unix:/run/tokentap/tokentapd.sock";
+		so.listen[so.nlisten++] = TT_DEFAULT_COLLECTOR;
 
 	/* Signals are taken by sigwait() below; every thread inherits the mask. */
 	signal(SIGPIPE, SIG_IGN);

@@ -16,11 +16,8 @@ PROBE_LIBS    := -lbpf -lelf -lz
 PROBE_MODS    := $(filter-out probes/sslprobe.c,$(filter-out %.bpf.c,$(wildcard probes/*.c)))
 PROBE_SRCS    := probes/sslprobe.c $(PROBE_MODS)
 
-# The agent's modules the probe reuses: its cgroup path parser (one naming
-# of containers and pods for both sources) and its shipper (TT_SHIP_SRCS
-# from agent/agent.mk, included before this file).
-PROBE_SRCS += agent/cgroup.c $(TT_SHIP_SRCS)
-PROBE_CFLAGS_EXTRA := -Iagent -Icommon
+# The shared layer: ship/ (records and counters to the collector) and
+# common/ (cgroup paths, app names, buffers).  Nothing of agent/.
 PROBE_LIBS += -lpthread -ldl
 
 ARCH_BPF := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -38,13 +35,13 @@ $(PROBE_BPF_OBJ): probes/sslprobe.bpf.c probes/sslprobe.h $(PROBE_VMLINUX)
 $(PROBE_SKEL): $(PROBE_BPF_OBJ)
 	$(call msg,SKEL,$@)$(BPFTOOL) gen skeleton $< name sslprobe_bpf > $@
 
-$(BUILD)/obj/probes/%.o $(SAN)/obj/probes/%.o: ALL_CFLAGS += -I$(PROBE_BUILD) -Iprobes $(PROBE_CFLAGS_EXTRA)
-$(SAN)/obj/probes/%.o: SAN_CFLAGS += -I$(PROBE_BUILD) -Iprobes -Iagent -Icommon
+$(BUILD)/obj/probes/%.o $(SAN)/obj/probes/%.o: ALL_CFLAGS += -I$(PROBE_BUILD) -Iprobes
+$(SAN)/obj/probes/%.o: SAN_CFLAGS += -I$(PROBE_BUILD) -Iprobes
 # The generated skeleton comes before any object that includes it (a
 # parallel build must not compile them first).
 $(BUILD)/obj/probes/sslprobe.o $(BUILD)/obj/probes/attach.o: $(PROBE_SKEL)
 
-$(PROBE_BIN): $(PROBE_SRCS:%.c=$(BUILD)/obj/%.o) $(DECODER_LIB) $(COMMON_LIB)
+$(PROBE_BIN): $(PROBE_SRCS:%.c=$(BUILD)/obj/%.o) $(SHIP_LIB) $(DECODER_LIB) $(COMMON_LIB)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(PROBE_LIBS) $(DECODER_LIBS)
 
 ALL_TARGETS += $(PROBE_BIN)
@@ -54,9 +51,9 @@ INSTALL_BIN += $(PROBE_BIN)
 PROBE_TESTS := $(patsubst probes/tests/%.c,$(SAN)/tests/%,$(wildcard probes/tests/test_probe_*.c))
 UNIT_TESTS  += $(PROBE_TESTS)
 
-$(SAN)/obj/probes/tests/%.o: SAN_CFLAGS += -Iprobes -Iagent -Icommon
+$(SAN)/obj/probes/tests/%.o: SAN_CFLAGS += -Iprobes
 
-$(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o $(SAN)/obj/probes/push.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(SAN)/obj/agent/cgroup.o $(DECODER_SAN_LIB) $(COMMON_SAN_LIB)
+$(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o $(SAN)/obj/probes/push.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(DECODER_SAN_LIB) $(COMMON_SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lssl -ldl -lpthread
 

@@ -11,8 +11,8 @@
 
 #include <limits.h>
 
-#include "app.h"
-#include "cgroup.h"   /* agent's parser: one naming of containers and pods */
+#include "common/app.h"
+#include "common/cgroup.h"
 #include "procs.h"
 #include "tokentap/error.h"
 

@@ -8,13 +8,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "http.h"
 #include "push.h"
+#include "ship/client.h"
 
 #define PUSH_DOC_MAX 8192
+#define POST_TIMEOUT_MS 5000
 
 struct tt_push {
-	tt_http *http;
+	tt_client *client;
 	int period_ms;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -26,12 +27,20 @@ struct tt_push {
 
 static void post(tt_push *p, const char *doc)
 {
-	long st = tt_http_post(p->http, doc, strlen(doc));
+	char err[256];
+	tt_buf ans;
+	int st;
+
+	tt_buf_init(&ans, 4096);
+	st = tt_client_request(p->client, "POST", "/v1/probe", "application/json", doc,
+			       strlen(doc), POST_TIMEOUT_MS, &ans, err, sizeof(err));
+	tt_buf_free(&ans);
 
 	/* one line, not one a period: the records say the rest */
 	if ((st < 200 || st >= 300) && !p->warned) {
 		fprintf(stderr, "tokentap-probe: the collector did not take the "
-			"probe's counters (%ld); trying on\n", st);
+			"probe's counters (%s); trying on\n",
+			st < 0 ? err : "an HTTP error status");
 		p->warned = 1;
 	}
 }
@@ -68,24 +77,27 @@ static void *push_thread(void *arg)
 
 tt_push *tt_push_start(const char *collector, int period_ms)
 {
+	const char *token_file = getenv("TOKENTAP_TOKEN_FILE");
+	char err[256];
 	tt_push *p;
-	int err;
 
 	if (!collector || strcmp(collector, "off") == 0)
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	p->http = tt_http_new_for(collector, "/v1/probe", &err);
-	if (!p->http) {
+	p->client = tt_client_new(collector, err, sizeof(err));
+	if (!p->client) {
 		free(p);
 		return NULL;
 	}
+	if (token_file && token_file[0])
+		tt_client_token_file(p->client, token_file, err, sizeof(err));
 	p->period_ms = period_ms;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	if (pthread_create(&p->thread, NULL, push_thread, p)) {
-		tt_http_free(p->http);
+		tt_client_free(p->client);
 		free(p);
 		return NULL;
 	}
@@ -112,7 +124,7 @@ void tt_push_stop(tt_push *p, const char *json)
 	pthread_join(p->thread, NULL);
 	if (json && json[0])
 		post(p, json);
-	tt_http_free(p->http);
+	tt_client_free(p->client);
 	pthread_cond_destroy(&p->wake);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

@@ -24,7 +24,8 @@
 #include <linux/types.h>
 
 #include "attach.h"
-#include "cgroup.h"
+#include "common/addr.h"
+#include "common/cgroup.h"
 #include "execgate.h"
 #include "cgroup_names.h"
 #include "conns.h"
@@ -36,7 +37,7 @@
 #include "tokentap/decoder.h"
 #include "tokentap/error.h"
 #include "tokentap/record.h"
-#include "ship.h"
+#include "ship/ship.h"
 
 #define MAX_PIDS 1024
 #define MAX_EXES 64
@@ -64,7 +65,7 @@ static const char usage_text[] =
 "as Node.js), and ship one usage record per call.  Needs root.\n"
 "\n"
 "  --collector URL|off  where records go: unix:/path.sock, http://host:port\n"
-"                       or off (default: unix:/run/tokentap/tokentapd.sock)\n"
+"                       or off (default: " TT_DEFAULT_COLLECTOR ")\n"
 "  --out FILE           also append every record, one JSON object a line\n"
 "  --exe PATH           also attach to this executable (repeatable)\n"
 "  --pid PID            only watch this process (repeatable)\n"
@@ -606,6 +607,7 @@ static int open_sinks(struct probe *p)
 	tt_ship_config sc = {
 		.collector = p->o.collector,
 		.out_path = p->o.out,
+		.token_file = getenv("TOKENTAP_TOKEN_FILE"),
 	};
 
 	p->ship = tt_shipper_new(&sc);
@@ -723,7 +725,7 @@ int main(int argc, char **argv)
 	if (gethostname(p.host, sizeof(p.host) - 1) < 0)
 		snprintf(p.host, sizeof(p.host), "unknown");
 	p.push = tt_push_start(p.o.collector ? p.o.collector
-					     : TT_SHIP_DEFAULT_COLLECTOR,
+					     : TT_DEFAULT_COLLECTOR,
 			       PUSH_MS);
 	sync_clocks(&p);
 	p.rb = ring_buffer__new(bpf_map__fd(p.skel->maps.events), handle_event,

@@ -20,9 +20,9 @@ E2E_TESTS += $(wildcard tests/e2e/test_chaos_*.sh) $(wildcard tests/e2e/test_sec
 # The agent built with ASan+UBSan, for hosts that load libasan first:
 #   LD_PRELOAD=$(cc -print-file-name=libasan.so):build/san/libtokentap.so
 AGENT_SAN_SO := $(SAN)/libtokentap.so
-$(AGENT_SAN_SO): $(AGENT_SRCS:%.c=$(SAN)/obj/%.o) $(DECODER_SAN_LIB) $(COMMON_SAN_LIB) $(AGENT_MAP)
+$(AGENT_SAN_SO): $(AGENT_SRCS:%.c=$(SAN)/obj/%.o) $(SHIP_SAN_LIB) $(DECODER_SAN_LIB) $(COMMON_SAN_LIB) $(AGENT_MAP)
 	@mkdir -p $(dir $@)
-	$(call msg,LD,$@)$(CC) -shared $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(DECODER_SAN_LIB) $(COMMON_SAN_LIB) \
+	$(call msg,LD,$@)$(CC) -shared $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(SHIP_SAN_LIB) $(DECODER_SAN_LIB) $(COMMON_SAN_LIB) \
 		-Wl,--version-script=$(AGENT_MAP) $(DECODER_LIBS) -lpthread -ldl
 
 .PHONY: test-asan

@@ -156,7 +156,7 @@ static void test_allowed_passes_bytes_exactly(void **state)
 	size_t len = request(req, sizeof(req), "/v1/chat/completions", "");
 
 	(void)state;
-	tt_lease_setup("off", 0, 100);
+	tt_lease_setup("off", NULL, 0, 100);
 	/* Two requests on one keep-alive connection. */
 	memcpy(two, req, len);
 	for (int mode = 0; mode < SPLIT_MODES; mode++) {
@@ -185,7 +185,7 @@ static void test_not_llm_passes(void **state)
 	static const char tls[] = "\x16\x03\x01\x02\x00";
 
 	(void)state;
-	tt_lease_setup("off", 1, 100);  /* closed: an LLM call would be refused */
+	tt_lease_setup("off", NULL, 1, 100);  /* closed: an LLM call would be refused */
 	for (int mode = 0; mode < SPLIT_MODES; mode++) {
 		const char *cases[] = {get, post, tls};
 		size_t lens[] = {sizeof(get) - 1, sizeof(post) - 1, sizeof(tls) - 1};
@@ -213,7 +213,7 @@ static void test_denied_never_written(void **state)
 			     "X-Tokentap-Task: header-task\r\n");
 
 	(void)state;
-	tt_lease_setup("off", 1, 100);
+	tt_lease_setup("off", NULL, 1, 100);
 	for (int mode = 0; mode < SPLIT_MODES; mode++) {
 		tt_enforce *e = tt_enforce_new();
 		int sp[2];
@@ -276,7 +276,7 @@ static void test_denied_without_socket_fails_write(void **state)
 	size_t len = request(req, sizeof(req), "/v1/messages", "anthropic-version: 2023-06-01\r\n");
 
 	(void)state;
-	tt_lease_setup("off", 1, 100);
+	tt_lease_setup("off", NULL, 1, 100);
 	fake_fd = -1;
 	for (int mode = 0; mode < SPLIT_MODES; mode++) {
 		tt_enforce *e = tt_enforce_new();
@@ -574,7 +574,7 @@ static void test_h2_allowed_exactly_once(void **state)
 	h2_response(&b, 5, 13, 9);
 	h2_response(&b, 3, 12, 8);
 	wl = client_bytes(&b, b.nsegs, want, sizeof(want));
-	tt_lease_setup("off", 0, 100);  /* no collector, fail open: allowed */
+	tt_lease_setup("off", NULL, 0, 100);  /* no collector, fail open: allowed */
 	for (int way = 0; way < W_WAYS; way++) {
 		for (int mode = 0; mode < 3; mode++) {
 			struct h2play pl = {.way = way, .task = "h2-task"};
@@ -631,9 +631,9 @@ static void test_h2_denied_fails_writes(void **state)
 			struct h2play pl = {.way = way, .task = "h2-task"};
 
 			h2_start();
-			tt_lease_setup("off", 0, 100);
+			tt_lease_setup("off", NULL, 0, 100);
 			h2_play_part(&b, 0, open_segs, mode, &pl);
-			tt_lease_setup("off", 1, 100);  /* fail closed: refused */
+			tt_lease_setup("off", NULL, 1, 100);  /* fail closed: refused */
 			h2_play_part(&b, open_segs, b.nsegs, mode, &pl);
 			assert_true(pl.refused >= 2);  /* the request's last write and the next */
 			assert_int_equal(pl.err_ok, pl.refused);
@@ -680,9 +680,9 @@ static void test_h2_denied_after_allowed(void **state)
 			struct h2play pl = {.way = way, .task = "h2-task"};
 
 			h2_start();
-			tt_lease_setup("off", 0, 100);
+			tt_lease_setup("off", NULL, 0, 100);
 			h2_play_part(&b, 0, first, mode, &pl);
-			tt_lease_setup("off", 1, 100);
+			tt_lease_setup("off", NULL, 1, 100);
 			h2_play_part(&b, first, b.nsegs, mode, &pl);
 			assert_int_equal(pl.refused, 1);
 			assert_int_equal(pl.err_ok, 1);

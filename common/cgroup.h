@@ -14,8 +14,8 @@
  *
  * No allocation, no I/O apart from tt_cgroup_read_self().
  */
-#ifndef TT_AGENT_CGROUP_H
-#define TT_AGENT_CGROUP_H
+#ifndef TT_COMMON_CGROUP_H
+#define TT_COMMON_CGROUP_H
 
 #include <stddef.h>
 

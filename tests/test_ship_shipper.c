@@ -1,5 +1,5 @@
 /*
- * test_agent_ship.c - the shipper against a real HTTP collector stand-in
+ * test_ship_shipper.c - the shipper against a real HTTP collector stand-in
  * (a thread in this test serving POST /v1/records over a Unix socket or
  * TCP on 127.0.0.1), a real out file and a real spool folder.
  *
@@ -29,8 +29,8 @@
 
 #include "tokentap/error.h"
 #include "tokentap/record.h"
-#include "../agent/ship.h"
-#include "../agent/spool.h"
+#include "ship/ship.h"
+#include "ship/spool.h"
 
 /* ---- the collector stand-in ---- */
 

@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tokentap/error.h"
-#include "guard.h"
-#include "http.h"
-#include "log.h"
+#include "client.h"
+#include "common/addr.h"
+#include "common/log.h"
 #include "ship.h"
 #include "spool.h"
+#include "tokentap/error.h"
 
 #define QUEUE_DEFAULT 4096
 #define BATCH_MAX_RECORDS 256
@@ -28,6 +28,7 @@
 #define DRAIN_FILES_PER_ROUND 8
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 8000
+#define POST_TIMEOUT_MS 5000   /* one batch's round trip, at most */
 
 struct item {
 	struct item *next;
@@ -49,11 +50,12 @@ struct tt_shipper {
 	/* Configuration, copied. */
 	char *collector;       /* NULL: off */
 	char *spool_opt;
+	char *token_file;
 	int out_fd;
 
 	/* The thread's own state. */
-	tt_http *http;
-	int http_state;        /* 0 not yet, 1 ready, -1 unusable */
+	tt_client *client;
+	int client_state;      /* 0 not yet, 1 ready, -1 unusable */
 	char spool_dir[4096];
 	int spool_state;       /* 0 not yet, 1 ready, -1 unusable */
 	int spool_pending;     /* files may wait in the spool */
@@ -61,7 +63,7 @@ struct tt_shipper {
 	int backoff_ms;
 
 	uint64_t sent, spooled, dropped; /* atomics */
-	int warn_http, warn_spool, warn_out, warn_refused, warn_full;
+	int warn_client, warn_token, warn_spool, warn_out, warn_refused, warn_full;
 };
 
 static int64_t mono_ms(void)
@@ -87,20 +89,42 @@ static void add(uint64_t *counter, uint64_t n)
 	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
 }
 
-static int http_ready(tt_shipper *s)
+static int client_ready(tt_shipper *s)
 {
-	int err;
+	char err[256];
 
-	if (s->http_state == 0) {
-		s->http = tt_http_new(s->collector, &err);
-		s->http_state = s->http ? 1 : -1;
-		if (!s->http)
-			tt_log_once(&s->warn_http, TT_LOG_WARN,
-				    "collector \"%s\" unusable (%s); records go to the spool",
-				    s->collector, err == TT_ENOTSUP ?
-				    "libcurl.so.4 not loadable" : tt_strerror(err));
+	if (s->client_state == 0) {
+		s->client = tt_client_new(s->collector, err, sizeof(err));
+		s->client_state = s->client ? 1 : -1;
+		if (!s->client)
+			tt_log_once(&s->warn_client, TT_LOG_WARN,
+				    "collector unusable (%s); records go to the spool", err);
+		/* a token that cannot be read: the collector answers 401 and
+		 * the records wait in the spool until it can */
+		if (s->client && s->token_file &&
+		    tt_client_token_file(s->client, s->token_file, err, sizeof(err)))
+			tt_log_once(&s->warn_token, TT_LOG_WARN, "TOKENTAP_TOKEN_FILE %s",
+				    err);
 	}
-	return s->http_state == 1;
+	return s->client_state == 1;
+}
+
+/* POST one body of records: the HTTP status, or a negative tt_error. */
+static long post_records(tt_shipper *s, const char *body, size_t len)
+{
+	char err[256];
+	tt_buf ans;
+	int st;
+
+	tt_buf_init(&ans, 4096); /* {"accepted":...}: the records say the rest */
+	st = tt_client_request(s->client, "POST", "/v1/records", "application/x-ndjson",
+			       body, len, POST_TIMEOUT_MS, &ans, err, sizeof(err));
+	tt_buf_free(&ans);
+	if (st == TT_ETRUNCATED)
+		st = 200; /* an answer we did not need whole: the status came */
+	if (st < 0)
+		tt_log(TT_LOG_DEBUG, "collector: %s", err);
+	return st < 0 ? TT_EIO : st;
 }
 
 static int spool_ready(tt_shipper *s)
@@ -148,7 +172,7 @@ static int refused(long st)
 static int send_spooled(const char *body, size_t len, void *user)
 {
 	tt_shipper *s = user;
-	long st = tt_http_post(s->http, body, len);
+	long st = post_records(s, body, len);
 
 	if (st >= 200 && st < 300) {
 		add(&s->sent, count_lines(body, len));
@@ -166,7 +190,7 @@ static void drain(tt_shipper *s)
 {
 	int left = 0, r;
 
-	if (!http_ready(s) || !spool_ready(s)) {
+	if (!client_ready(s) || !spool_ready(s)) {
 		s->spool_pending = 0;
 		return;
 	}
@@ -226,8 +250,8 @@ static void deliver(tt_shipper *s, struct item *batch, unsigned n, size_t bytes)
 	}
 	/* While the collector is known to be down, go straight to the spool
 	 * so that an exiting program is not held up by retries. */
-	if (mono_ms() >= s->retry_at_ms && http_ready(s))
-		st = tt_http_post(s->http, body, bytes);
+	if (mono_ms() >= s->retry_at_ms && client_ready(s))
+		st = post_records(s, body, bytes);
 	if (st >= 200 && st < 300) {
 		add(&s->sent, n);
 		s->backoff_ms = 0;
@@ -249,7 +273,6 @@ static void *run(void *arg)
 {
 	tt_shipper *s = arg;
 
-	tt_guard_enter(); /* for good: nothing this thread does is observed */
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->head && !s->stop) {
@@ -316,12 +339,13 @@ static void destroy(tt_shipper *s)
 	}
 	if (s->out_fd >= 0)
 		close(s->out_fd);
-	tt_http_free(s->http);
+	tt_client_free(s->client);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	pthread_mutex_destroy(&s->mu);
 	free(s->collector);
 	free(s->spool_opt);
+	free(s->token_file);
 	free(s);
 }
 
@@ -349,18 +373,17 @@ tt_shipper *tt_shipper_new(const tt_ship_config *cfg)
 	pthread_condattr_destroy(&ca);
 
 	const char *coll = cfg->collector && cfg->collector[0] ?
-			   cfg->collector : TT_SHIP_DEFAULT_COLLECTOR;
+			   cfg->collector : TT_DEFAULT_COLLECTOR;
 	if (strcmp(coll, "off") != 0) {
 		s->collector = strdup(coll);
 		if (!s->collector)
 			goto fail;
 		s->spool_pending = 1; /* deliver what earlier runs left */
-		/* Here, not in our thread: the agent creates the shipper under
-		 * the lock its fork handler takes, and a fork during the dlopen
-		 * of libcurl left children with a half-loaded copy (http.c). */
-		tt_http_preload();
 	}
 	if (cfg->spool_dir && !(s->spool_opt = strdup(cfg->spool_dir)))
+		goto fail;
+	if (cfg->token_file && cfg->token_file[0] &&
+	    !(s->token_file = strdup(cfg->token_file)))
 		goto fail;
 	if (cfg->out_path && cfg->out_path[0]) {
 		s->out_fd = open(cfg->out_path,

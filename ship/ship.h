@@ -6,8 +6,8 @@
  * each record to TOKENTAP_OUT (one write(2) per line, O_APPEND), POSTs
  * batches as JSON Lines to the collector's /v1/records, and writes a batch
  * it could not deliver to the spool folder, from which it delivers later.
- * Nothing here assumes it runs inside LD_PRELOAD: the probe loader uses the
- * same module (sources: $(TT_SHIP_SRCS) in agent/agent.mk).
+ * Nothing here assumes it runs inside LD_PRELOAD: the agent and the probe
+ * loader both use it.  The collector is reached through client.h.
  *
  *	tt_ship_config cfg = { .collector = getenv("TOKENTAP_COLLECTOR"),
  *			       .out_path = getenv("TOKENTAP_OUT") };
@@ -15,8 +15,8 @@
  *	tt_shipper_submit(s, &rec);
  *	tt_shipper_free(s);           // flushes for at most ~2 s first
  */
-#ifndef TT_AGENT_SHIP_H
-#define TT_AGENT_SHIP_H
+#ifndef TT_SHIP_SHIP_H
+#define TT_SHIP_SHIP_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,16 +27,15 @@ typedef struct tt_ship_config {
 	const char *collector;  /* "unix:/path.sock", "http://host:port", "off"; NULL = default */
 	const char *out_path;   /* TOKENTAP_OUT or NULL */
 	const char *spool_dir;  /* NULL = default */
+	const char *token_file; /* bearer token for an http:// collector, or NULL */
 	size_t queue_max;       /* records held in memory; 0 = default 4096 */
 } tt_ship_config;
-
-#define TT_SHIP_DEFAULT_COLLECTOR "unix:/run/tokentap/tokentapd.sock"
 
 typedef struct tt_shipper tt_shipper;
 
 /*
- * Start a shipper and its thread (which blocks every signal and marks
- * itself with the tt_guard flag, so a shim never observes its traffic).
+ * Start a shipper and its thread (which blocks every signal, and whose
+ * traffic to the collector is plain HTTP on sockets: nothing a shim hooks).
  * The config's strings are copied.  NULL when the thread or memory cannot
  * be had.  An unusable collector string or out file is not an error: it is
  * reported once through tt_log and that destination is left out.

@@ -9,8 +9,8 @@
  * collector at least once, and the collector's dedup by record id makes
  * that exactly once.
  */
-#ifndef TT_AGENT_SPOOL_H
-#define TT_AGENT_SPOOL_H
+#ifndef TT_SHIP_SPOOL_H
+#define TT_SHIP_SPOOL_H
 
 #include <stddef.h>
 

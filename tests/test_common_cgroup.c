@@ -1,5 +1,5 @@
 /*
- * test_agent_cgroup.c - container id and pod uid from real-shaped
+ * test_common_cgroup.c - container id and pod uid from real-shaped
  * /proc/PID/cgroup texts (v1 and v2; systemd and cgroupfs drivers;
  * containerd, CRI-O, Docker, podman).  The parser takes a whole file, so
  * instead of random splits each text is parsed as given, without its final
@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "tokentap/error.h"
-#include "../agent/cgroup.h"
+#include "common/cgroup.h"
 
 #define CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define CID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
