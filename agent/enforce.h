@@ -4,9 +4,10 @@
  * With TOKENTAP_MODE=enforce, SSL_write on a connection that speaks
  * HTTP/1.1 goes through tt_enforce_write() first.  A request head is held
  * back (copied, the write reported as done) until the head and its
- * Content-Length body are complete; then the call is recognised
- * (decoder/route.h), its model and output ceiling read (decoder/request.h)
- * and its worst case reserved (lease.h).
+ * Content-Length body are complete; then the call is recognised, its
+ * model and output ceiling read (the decoder's request peek,
+ * tt_peek_request in tokentap/decoder.h) and its worst case reserved
+ * (lease.h).
  *
  *  - allowed: the held bytes go out with the real SSL_write (retried while
  *    OpenSSL wants to, polling the socket), and the decoder sees them;
@@ -31,6 +32,10 @@
  *
  * Not checked (passed through, said once): chunked request bodies,
  * pipelined requests, heads over 64 KiB, bodies over 8 MiB.
+ *
+ * The parts: enforce.c (this object), enforce_h1.c, enforce_h2.c,
+ * enforce_io.c (sending held bytes, swapping the socket), enforce_err.c
+ * (the OpenSSL error).
  */
 #ifndef TT_AGENT_ENFORCE_H
 #define TT_AGENT_ENFORCE_H

@@ -101,31 +101,31 @@ static int64_t count_member(const cJSON *obj, const char *key)
 	return (int64_t)v->valuedouble;
 }
 
+const char *const tt_request_ceiling_keys[] = {
+	"max_tokens", "max_completion_tokens", "max_output_tokens",
+	"maxOutputTokens", "num_predict",
+	"maxTokens",  /* only one level down: Bedrock's inferenceConfig */
+	NULL,
+};
+const char *const tt_request_ceiling_parents[] = {
+	"generationConfig", "generation_config", "options", "inferenceConfig", NULL,
+};
+
 static int64_t find_max_tokens(const cJSON *root)
 {
-	static const char *const top[] = {
-		"max_tokens", "max_completion_tokens", "max_output_tokens",
-		"maxOutputTokens", "num_predict", NULL,
-	};
-	/* Gemini, Ollama and Bedrock put the ceiling one level down. */
-	static const char *const nested[] = {
-		"generationConfig", "generation_config", "options",
-		"inferenceConfig", NULL,
-	};
 	int64_t v;
 
-	for (int i = 0; top[i]; i++)
-		if ((v = count_member(root, top[i])) != TT_NULL)
+	for (int i = 0; i < TT_REQUEST_CEILING_TOP; i++)
+		if ((v = count_member(root, tt_request_ceiling_keys[i])) != TT_NULL)
 			return v;
-	for (int i = 0; nested[i]; i++) {
-		const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, nested[i]);
+	/* Gemini, Ollama and Bedrock put the ceiling one level down. */
+	for (int i = 0; tt_request_ceiling_parents[i]; i++) {
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, tt_request_ceiling_parents[i]);
 		if (!cJSON_IsObject(o))
 			continue;
-		for (int k = 0; top[k]; k++)
-			if ((v = count_member(o, top[k])) != TT_NULL)
+		for (int k = 0; tt_request_ceiling_keys[k]; k++)
+			if ((v = count_member(o, tt_request_ceiling_keys[k])) != TT_NULL)
 				return v;
-		if ((v = count_member(o, "maxTokens")) != TT_NULL)
-			return v;
 	}
 	return TT_NULL;
 }

@@ -28,6 +28,21 @@ typedef struct tt_request_info {
 	uint64_t prompt_text_bytes; /* text in the prompt, for the estimate */
 } tt_request_info;
 
+/*
+ * Where a request body states its output ceiling, in the order looked
+ * for: the first of tt_request_ceiling_keys[0 .. TT_REQUEST_CEILING_TOP)
+ * that is a member of the top-level object, else, inside the first member
+ * named in tt_request_ceiling_parents that is an object (Gemini's
+ * generationConfig, Ollama's options, Bedrock's inferenceConfig), the
+ * first of all tt_request_ceiling_keys.  A member counts when it is a
+ * number from 0 to 1e12.  The one list: tt_request_parse() and the
+ * request peek (peek.c, tt_peek_request) both read it.  Both arrays end
+ * with NULL.
+ */
+#define TT_REQUEST_CEILING_TOP 5
+extern const char *const tt_request_ceiling_keys[];
+extern const char *const tt_request_ceiling_parents[];
+
 /* Parse body (len bytes, not NUL-terminated) of a request on route r. */
 void tt_request_parse(tt_request_info *info, const tt_route *r,
 		      const char *body, size_t len);

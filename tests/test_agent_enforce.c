@@ -1,5 +1,5 @@
 /*
- * test_agent_enforce.c - enforce mode's write path (agent/enforce.c) and
+ * test_agent_enforce.c - enforce mode's write path (agent/enforce*.c) and
  * the lease answer parser (agent/lease.c), with OpenSSL's functions
  * replaced by fakes through the resolver's cache: every request is fed
  * whole, in random splits and one byte at a time, and
@@ -12,7 +12,11 @@
  *    then EOF; the socket under the SSL was swapped for a readable one;
  *  - denied with no socket (memory BIO): the write that completes the
  *    request fails;
- *  - not an LLM call: passed through untouched;
+ *  - not an LLM call: passed through untouched, and the next request on
+ *    the keep-alive connection is checked again; a chunked LLM call is
+ *    passed unchecked;
+ *  - a held request whose real write fails: the write that completed it
+ *    fails with the same return;
  *  - HTTP/2: each write is decoded before it leaves; an allowed one goes
  *    out once, a refused one fails with an OpenSSL error naming tokentap,
  *    and so does every later write on the connection.
@@ -45,9 +49,13 @@ static int fake_fd = -1;
 static tt_record shipped[8];
 static int nshipped;
 
+static int fail_writes;  /* the fake SSL_write fails (SSL_ERROR_SSL) */
+
 static int fake_write(void *ssl, const void *buf, int num)
 {
 	(void)ssl;
+	if (fail_writes)
+		return -1;
 	assert_true(wire_len + (size_t)num <= sizeof(wire));
 	memcpy(wire + wire_len, buf, (size_t)num);
 	wire_len += (size_t)num;
@@ -209,7 +217,7 @@ static void test_not_llm_passes(void **state)
 static void test_denied_never_written(void **state)
 {
 	char req[4096], resp[8192];
-	size_t len = request(req, sizeof(req), "/v1/chat/completions",
+	size_t len = request(req, sizeof(req), "/v1/chat/completions?api-version=1",
 			     "X-Tokentap-Task: header-task\r\n");
 
 	(void)state;
@@ -234,6 +242,13 @@ static void test_denied_never_written(void **state)
 		assert_string_equal(shipped[0].request_model, "gpt-4o-mini");
 		assert_int_equal(shipped[0].max_tokens, 77);
 		assert_string_equal(shipped[0].provider, "openai");
+		/* The request's fields from the decoder's full parse. */
+		assert_string_equal(shipped[0].http, "1.1");
+		assert_string_equal(shipped[0].path, "/v1/chat/completions");
+		assert_int_equal(strlen(shipped[0].prompt_hash), 32);
+		assert_int_equal(shipped[0].request_bytes, (int64_t)strlen(BODY));
+		assert_string_equal(shipped[0].error, "blocked");
+		assert_int_equal(shipped[0].input_tokens, 0);
 		/* A later write on the connection is swallowed. */
 		assert_int_equal(tt_enforce_write(e, (void *)0x1, "x", 1, &last), 1);
 		assert_int_equal(last, 1);
@@ -289,6 +304,101 @@ static void test_denied_without_socket_fails_write(void **state)
 		assert_int_equal(nshipped, 1);
 		assert_string_equal(shipped[0].task, "env-task");
 		assert_string_equal(shipped[0].provider, "anthropic");
+		tt_enforce_free(e);
+	}
+}
+
+/* A POST that is not an LLM call, its body in pieces, then an LLM call
+ * on the same keep-alive connection: the first passes untouched, the
+ * second is checked (and refused: fail closed). */
+static void test_keepalive_checks_next(void **state)
+{
+	static const char upload[] = "POST /upload HTTP/1.1\r\nHost: example.com\r\n"
+				     "Content-Length: 11\r\n\r\nhello world";
+	char req[4096];
+	size_t len = request(req, sizeof(req), "/v1/chat/completions", "");
+
+	(void)state;
+	tt_lease_setup("off", NULL, 1, 100);
+	for (int mode = 0; mode < SPLIT_MODES; mode++) {
+		tt_enforce *e = tt_enforce_new();
+		int sp[2];
+		long last = 0;
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+		fake_fd = sp[0];
+		reset();
+		feed(e, upload, sizeof(upload) - 1, mode, &last);
+		assert_int_equal(wire_len, sizeof(upload) - 1);
+		assert_memory_equal(wire, upload, sizeof(upload) - 1);
+		feed(e, req, len, mode, &last);
+		assert_int_equal(wire_len, sizeof(upload) - 1);  /* the call did not leave */
+		assert_int_equal(nshipped, 1);
+		assert_true(shipped[0].blocked);
+		tt_enforce_free(e);
+		close(sp[0]);
+		close(sp[1]);
+	}
+	fake_fd = -1;
+}
+
+/* A chunked LLM request cannot be checked: it passes, exactly once, even
+ * with the collector unreachable and fail closed. */
+static void test_chunked_passes_unchecked(void **state)
+{
+	static const char chunked[] = "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
+				      "Transfer-Encoding: chunked\r\n\r\n"
+				      "a\r\n{\"model\":1}\r\n0\r\n\r\n";
+
+	(void)state;
+	tt_lease_setup("off", NULL, 1, 100);
+	for (int mode = 0; mode < SPLIT_MODES; mode++) {
+		tt_enforce *e = tt_enforce_new();
+		long last = 0;
+
+		reset();
+		feed(e, chunked, sizeof(chunked) - 1, mode, &last);
+		assert_true(last > 0);
+		assert_int_equal(wire_len, sizeof(chunked) - 1);
+		assert_memory_equal(wire, chunked, sizeof(chunked) - 1);
+		assert_int_equal(sent_len, sizeof(chunked) - 1);
+		assert_int_equal(nshipped, 0);
+		tt_enforce_free(e);
+	}
+}
+
+/* An allowed request held in pieces whose real write fails: the write
+ * that completed it returns the failure. */
+static void test_flush_failure_fails_write(void **state)
+{
+	char req[4096];
+	size_t len = request(req, sizeof(req), "/v1/chat/completions", "");
+
+	(void)state;
+	tt_lease_setup("off", NULL, 0, 100);
+	for (int mode = 1; mode < SPLIT_MODES; mode++) {
+		tt_enforce *e = tt_enforce_new();
+		splitter sp;
+		const char *p;
+		size_t n, fed = 0;
+		long ret = 0;
+
+		reset();
+		split_init(&sp, req, len, mode);
+		while (split_next(&sp, &p, &n)) {
+			if (n == 0)
+				continue;
+			fed += n;
+			fail_writes = fed == len;  /* only the flush of the whole request */
+			assert_int_equal(tt_enforce_write(e, (void *)0x1, p, n, &ret),
+					 TT_ENFORCE_DONE);
+			if (fed < len)
+				assert_int_equal(ret, (long)n);  /* held */
+		}
+		fail_writes = 0;
+		assert_int_equal(ret, -1);
+		assert_int_equal(wire_len, 0);
+		assert_int_equal(sent_len, 0);  /* the decoder saw nothing go out */
 		tt_enforce_free(e);
 	}
 }
@@ -728,6 +838,9 @@ int main(void)
 		cmocka_unit_test(test_not_llm_passes),
 		cmocka_unit_test(test_denied_never_written),
 		cmocka_unit_test(test_denied_without_socket_fails_write),
+		cmocka_unit_test(test_keepalive_checks_next),
+		cmocka_unit_test(test_chunked_passes_unchecked),
+		cmocka_unit_test(test_flush_failure_fails_write),
 		cmocka_unit_test(test_response_shapes),
 		cmocka_unit_test(test_lease_answer),
 		cmocka_unit_test(test_h2_allowed_exactly_once),

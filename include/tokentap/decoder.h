@@ -107,4 +107,82 @@ int tt_decoder_is_idle(const tt_decoder *d);
  */
 unsigned tt_decoder_llm_exchanges(const tt_decoder *d);
 
+/*
+ * The request peek: what one client's HTTP/1.1 request says before it
+ * leaves, read at once from the bytes written so far (head, perhaps with
+ * some or all of its body).  Enforce mode holds a request until it is
+ * whole and decides from this whether it may go.  No state, no
+ * allocation: call it again on the longer buffer when more bytes came.
+ *
+ *	tt_peek pk;
+ *	int rc = tt_peek_request(&pk, buf, len);
+ *	if (rc == TT_PEEK_WHOLE && pk.llm)
+ *		reserve(pk.model, pk.max_tokens, pk.body_len);
+ *	else if (rc == TT_PEEK_MORE || (rc == TT_PEEK_HEAD && !pk.chunked))
+ *		hold(buf, len);   // pk.total says how many bytes to wait for
+ *
+ * Heads end with an empty line (CRLF CRLF, or bare LFs as the decoder
+ * accepts them) within TT_PEEK_HEAD_MAX bytes.  The model and the output
+ * ceiling come from a scan of the body's top-level JSON members (and one
+ * level down for the ceiling), the same members and order as the records'
+ * request_model and max_tokens (decoder/request.h): strings with escapes
+ * and compressed bodies are not read.
+ */
+#define TT_PEEK_HEAD_MAX (64u << 10)
+
+enum {
+	TT_PEEK_MORE = 0,   /* the head is not complete yet */
+	TT_PEEK_HEAD = 1,   /* the head is complete, the body is not (or its
+			     * length is unknown: chunked) */
+	TT_PEEK_WHOLE = 2,  /* head and Content-Length body are all there */
+};
+
+typedef struct tt_peek {
+	/* From TT_PEEK_HEAD on: */
+	size_t head_len;          /* bytes of the head, empty line included */
+	int64_t content_length;   /* -1: no Content-Length */
+	int chunked;              /* a Transfer-Encoding: the body's length is
+				   * not in the head */
+	size_t total;             /* head_len + Content-Length (0 when chunked) */
+	char method[16];
+	const char *target;       /* borrowed from buf: the request target */
+	size_t target_len;
+	size_t path_len;          /* target's length without its query */
+	char host[256];
+	char task[128], tenant[128], feature[128];  /* X-Tokentap-* */
+	int llm;                  /* an LLM call, by method and path */
+	const char *provider;     /* static strings, NULL when not llm */
+	const char *api;
+	/* With TT_PEEK_WHOLE: */
+	const char *body;         /* borrowed from buf: the Content-Length body */
+	size_t body_len;
+	/* With TT_PEEK_WHOLE and llm: */
+	char model[128];          /* the body's "model", else the path's; may be "" */
+	int64_t max_tokens;       /* the output ceiling, TT_NULL when not stated */
+} tt_peek;
+
+/*
+ * Read the request at the start of buf (len bytes; nothing past len is
+ * read).  Returns a TT_PEEK_* state, or TT_EPROTO when the bytes are not
+ * an HTTP/1.x request head (as soon as what arrived shows it: a method
+ * of other than 1 to 15 letters, '-' or '_', no HTTP/1.x version, a
+ * Content-Length that is not a number or two that differ), or
+ * TT_ETRUNCATED when the head passes TT_PEEK_HEAD_MAX bytes.  Bytes past
+ * total (a pipelined request) are not looked at.  *pk (an output) is
+ * reset first: fields not reached are zero, content_length -1 and
+ * max_tokens TT_NULL.  Pointers into buf live as long as buf.
+ */
+int tt_peek_request(tt_peek *pk, const void *buf, size_t len);
+
+/*
+ * The request-side fields of a record for a whole LLM request read by
+ * tt_peek_request() (TT_PEEK_WHOLE; buf still alive): what the decoder's
+ * on_request would give (method, path, host, http "1.1", provider, api,
+ * attribution, request_model, stream, max_tokens, hashes, request_bytes,
+ * side "client"), from a full parse of the body, which costs
+ * microseconds: enforce mode makes it only for a call it blocks.  rec is
+ * initialised first.
+ */
+void tt_peek_record(const tt_peek *pk, tt_record *rec);
+
 #endif
