@@ -35,7 +35,7 @@ endif
 
 PKGS_CFLAGS := -I/usr/include/cjson
 WARN        := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Iinclude -I. -Idecoder $(PKGS_CFLAGS) $(WARN)
+BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -Iinclude -I. $(PKGS_CFLAGS) $(WARN)
 CFLAGS      ?= -O2
 ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -66,8 +66,8 @@ include collector/collector.mk
 include probes/probes.mk
 include tests/hardening.mk
 
-# The mock provider's own end-to-end check.
-E2E_TESTS += tests/e2e/test_mock_selfcheck.sh
+# The mock provider's own end-to-end check, and the tree's rooms.
+E2E_TESTS += tests/e2e/test_mock_selfcheck.sh tests/e2e/test_layout.sh
 
 .PHONY: build-all
 build-all: $(ALL_TARGETS)

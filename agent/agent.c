@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "common/addr.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "conn.h"
 #include "enforce.h"
@@ -47,14 +48,6 @@ static pthread_rwlock_t ship_lock = PTHREAD_RWLOCK_INITIALIZER;
 static void agent_exit(void);
 static int warn_slot, warn_conn, warn_ship, warn_drop, warn_h2dec;
 
-static int64_t clock_us(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * Wall-clock time for records, made of the monotonic clock plus an offset
  * taken again every 10 s, so that ts follows the wall clock while a
@@ -69,11 +62,11 @@ static int64_t clock_off, clock_off_at;
 
 static int64_t now_us(void)
 {
-	int64_t mono = clock_us(CLOCK_MONOTONIC);
+	int64_t mono = tt_mono_us();
 	int64_t at = __atomic_load_n(&clock_off_at, __ATOMIC_RELAXED);
 
 	if (!at || mono - at > CLOCK_REFRESH_US) {
-		__atomic_store_n(&clock_off, clock_us(CLOCK_REALTIME) - mono,
+		__atomic_store_n(&clock_off, tt_real_us() - mono,
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&clock_off_at, mono, __ATOMIC_RELAXED);
 	}

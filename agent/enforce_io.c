@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "enforce_int.h"
 #include "resolve.h"
@@ -19,14 +20,6 @@
 
 static int warn_flush;
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The connection cannot take more now (a non-blocking socket is full):
  * wait for it as the client would have, at most until deadline_ms.  With
@@ -36,7 +29,7 @@ static int64_t mono_ms(void)
  */
 static int wait_writable(int fd, int err, int64_t deadline_ms, int *backoff_us)
 {
-	int64_t left = deadline_ms - mono_ms();
+	int64_t left = deadline_ms - tt_mono_ms();
 	struct timespec ts;
 
 	if (left <= 0)
@@ -61,7 +54,7 @@ long tt_enforce_flush(void *ssl, const char *p, size_t n)
 	int (*wr)(void *, const void *, int) = tt_real(TT_REAL_SSL_write);
 	int (*get_error)(const void *, int) = tt_real(TT_REAL_SSL_get_error);
 	int (*get_fd)(const void *) = tt_real(TT_REAL_SSL_get_fd);
-	int64_t deadline = mono_ms() + FLUSH_WAIT_MS;
+	int64_t deadline = tt_mono_ms() + FLUSH_WAIT_MS;
 	int backoff_us = 0;
 	size_t done = 0;
 

@@ -21,10 +21,11 @@
 #include <cJSON.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "guard.h"
 #include "ship/client.h"
-#include "common/log.h"
 
 #define SLOTS 64
 #define ANSWER_MAX 8192
@@ -71,14 +72,6 @@ static uint64_t n_requests, n_local;
 static char agent_id[40];
 static tt_client *client;  /* NULL: collector off or unusable */
 static int warn_open, warn_closed, warn_full, warn_bad;
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void new_agent_id(void)
 {
@@ -286,7 +279,7 @@ static void apply_grant(struct entry *e, const struct tt_lease_grant *g)
 	e->pout = g->price_out;
 	e->max_output = g->max_output;
 	e->ttl_us = g->ttl_ms * 1000;
-	e->granted_us = mono_us();
+	e->granted_us = tt_mono_us();
 }
 
 static int key_eq(const tt_lease_key *a, const tt_lease_key *b)
@@ -396,13 +389,13 @@ static int renew(struct entry *e, int64_t in, int64_t out, int64_t calls, char *
 	if (rc == 1) {
 		apply_grant(e, &g);
 	} else if (rc == 0) {
-		e->deny_until = mono_us() + DENY_CACHE_US;
+		e->deny_until = tt_mono_us() + DENY_CACHE_US;
 		snprintf(e->deny_reason, sizeof(e->deny_reason), "%s", rsn);
 		snprintf(e->deny_rule, sizeof(e->deny_rule), "%s", rl);
 		/* A refusal also means the collector dropped nothing: what we
 		 * hold stays ours until it expires. */
 	} else {
-		down_until = mono_us() + DOWN_CACHE_US;
+		down_until = tt_mono_us() + DOWN_CACHE_US;
 	}
 	if (reason && rc == 0) {
 		snprintf(reason, cap, "%s", rsn);
@@ -433,7 +426,7 @@ static int64_t keep_alive_due(int64_t now)
 		due = e->granted_us + e->ttl_us / 2;
 		if (due <= now && !e->renewing && now >= down_until) {
 			renew(e, 0, 0, 0, NULL, 0, NULL, 0);
-			now = mono_us();
+			now = tt_mono_us();
 			due = e->granted_us + e->ttl_us / 2;
 		}
 		if (due <= now)
@@ -459,19 +452,19 @@ static void *bg_main(void *arg)
 			if (!e->used || !e->want_bg)
 				continue;
 			e->want_bg = 0;
-			if (e->renewing || mono_us() < down_until)
+			if (e->renewing || tt_mono_us() < down_until)
 				continue;
 			renew(e, e->last_in, e->last_out, 1, NULL, 0, NULL, 0);
 			did = 1;
 		}
 		if (did)
 			continue;
-		next = keep_alive_due(mono_us());
+		next = keep_alive_due(tt_mono_us());
 		if (!next) {
 			pthread_cond_wait(&bg_cv, &mu);
 		} else {
 			struct timespec ts;
-			int64_t wait_us = next - mono_us();
+			int64_t wait_us = next - tt_mono_us();
 
 			/* bg_cv runs on CLOCK_MONOTONIC (init_bg_cv) */
 			clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -521,7 +514,7 @@ int tt_lease_reserve(const tt_lease_key *k, int64_t in, int64_t out, tt_reservat
 		goto out;
 	}
 	for (int round = 0; round < MAX_ROUNDS; round++) {
-		int64_t now = mono_us();
+		int64_t now = tt_mono_us();
 		int64_t o = out >= 0 ? out : (e->have ? e->max_output : 4096);
 		double usd = e->pin >= 0 && e->pout >= 0 ? (double)in * e->pin + (double)o * e->pout
 							   : -1;
@@ -627,7 +620,7 @@ void tt_lease_release_all(void)
 	 * release only makes room sooner.  Bounded: one short request per key. */
 	char body[512], ans[256];
 	size_t alen;
-	int64_t deadline = mono_us() + 500000;  /* an exit is not held up longer */
+	int64_t deadline = tt_mono_us() + 500000;  /* an exit is not held up longer */
 
 	if (!cfg.enabled)
 		return;
@@ -637,7 +630,7 @@ void tt_lease_release_all(void)
 		int n;
 
 		/* a renewal in flight: its grant is part of what goes back */
-		while (e->used && e->renewing && mono_us() < deadline) {
+		while (e->used && e->renewing && tt_mono_us() < deadline) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -657,8 +650,8 @@ void tt_lease_release_all(void)
 			     (long long)(e->tok_unl || e->tok_left < 0 ? 0 : e->tok_left),
 			     (long long)(e->calls_unl || e->calls_left < 0 ? 0 : e->calls_left));
 		e->have = 0;
-		if (n > 0 && (size_t)n < sizeof(body) && mono_us() >= down_until &&
-		    mono_us() < deadline)
+		if (n > 0 && (size_t)n < sizeof(body) && tt_mono_us() >= down_until &&
+		    tt_mono_us() < deadline)
 			post("/v1/lease", body, (size_t)n, ans, sizeof(ans), &alen);
 	}
 	pthread_mutex_unlock(&mu);

@@ -15,28 +15,10 @@
 #include <unistd.h>
 
 #include "common/app.h"
+#include "common/procfs.h"
 #include "proc.h"
 
 #define CMDLINE_MAX 4096
-
-static size_t read_small(const char *path, char *buf, size_t cap)
-{
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	while (got < cap) {
-		ssize_t n = read(fd, buf + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	return got;
-}
 
 /* A script path to its real path (a bin/ link into node_modules). */
 static int resolve(const char *path, char *out, size_t cap, void *arg)
@@ -65,8 +47,11 @@ static void app_of(const char *pid, const char *parent_app, char *out,
 	e = readlink(path, exe, sizeof(exe) - 1);
 	exe[e > 0 ? e : 0] = '\0';
 	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
-	if (args)
-		n = read_small(path, args, CMDLINE_MAX);
+	if (args) {
+		ssize_t r = tt_procfs_read(path, args, CMDLINE_MAX);
+
+		n = r > 0 ? (size_t)r : 0;
+	}
 	tt_app_name(exe, args ? args : "", n, resolve, NULL, parent_app, out,
 		    cap);
 	free(args);
@@ -81,7 +66,11 @@ void tt_proc_load(tt_proc_info *info)
 	memset(info, 0, sizeof(*info));
 	info->pid = getpid();
 
-	n = read_small("/proc/self/comm", buf, sizeof(buf));
+	{
+		ssize_t r = tt_procfs_read("/proc/self/comm", buf, sizeof(buf));
+
+		n = r > 0 ? (size_t)r : 0;
+	}
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0'))
 		n--;
 	tt_record_set(info->comm, sizeof(info->comm), buf, n);

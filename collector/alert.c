@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <sqlite3.h>
 
+#include "common/clock.h"
 #include "rec.h"
 #include "tokentap/error.h"
 
@@ -46,14 +47,6 @@ struct tt_alerts {
 	size_t queued;
 	int64_t raised, delivered, failed;
 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void tt_alert_key(const tt_alert *a, char *out, size_t cap)
 {
@@ -263,7 +256,7 @@ static void *deliver_main(void *arg)
 	pthread_mutex_lock(&al->mu);
 	while (!al->stop) {
 		struct item *it = al->head;
-		int64_t now = now_us();
+		int64_t now = tt_real_us();
 
 		if (!it || it->due_us > now) {
 			struct timespec ts;
@@ -305,7 +298,7 @@ static void *deliver_main(void *arg)
 		} else {
 			/* Back-off doubles each attempt.  Retries go to the back:
 			 * one dead hook does not hold the others' alerts. */
-			it->due_us = now_us() + (al->backoff_us << (it->attempts - 1));
+			it->due_us = tt_real_us() + (al->backoff_us << (it->attempts - 1));
 			mark(al, it->rowid, "pending", it->attempts);
 			it->next = NULL;
 			if (al->tail)
@@ -441,7 +434,7 @@ void tt_alerts_raise(void *arg, const tt_alert *a)
 	char key[1024];
 	tt_buf j, s;
 	sqlite3_stmt *st = NULL;
-	int64_t now = now_us();
+	int64_t now = tt_real_us();
 
 	if (!al)
 		return;

@@ -22,6 +22,7 @@
 
 #include "batch.h"
 #include "common/addr.h"
+#include "common/clock.h"
 #include "metrics.h"
 #include "probestats.h"
 #include "tokentap/error.h"
@@ -58,22 +59,6 @@ struct req {
 	tt_batch batch;
 	tt_buf body;     /* R_LEASE, R_PROBE */
 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void count(int64_t *c, int64_t n)
 {
@@ -173,7 +158,7 @@ static enum MHD_Result answer_records(struct tt_server *srv, struct MHD_Connecti
 				      struct req *r)
 {
 	tt_batch *b = &r->batch;
-	int64_t accepted = 0, dups = 0, t = now_us();
+	int64_t accepted = 0, dups = 0, t = tt_real_us();
 	unsigned status = MHD_HTTP_OK;
 	tt_buf out;
 	int rc;
@@ -256,7 +241,7 @@ static enum MHD_Result answer_usage(struct tt_server *srv, struct MHD_Connection
 {
 	struct tt_usage_query q = {.since_us = INT64_MIN, .until_us = INT64_MAX};
 	const char *since, *until;
-	int64_t now = now_us();
+	int64_t now = tt_real_us();
 	char err[256];
 	tt_buf out;
 	int rc;
@@ -304,7 +289,7 @@ static enum MHD_Result answer_verdict(struct tt_server *srv, struct MHD_Connecti
 		k.f[i] = v;
 	}
 	if (srv->opts.budget)
-		deny = tt_budget_verdict(srv->opts.budget, &k, now_us(), reason, sizeof(reason));
+		deny = tt_budget_verdict(srv->opts.budget, &k, tt_real_us(), reason, sizeof(reason));
 	tt_buf_init(&out, 4096);
 	if (tt_buf_printf(&out, "{\"allow\":%s,\"reason\":", deny ? "false" : "true") ||
 	    (deny ? (tt_buf_adds(&out, "\"") || tt_buf_json_str(&out, reason, strlen(reason)) ||
@@ -404,7 +389,7 @@ static enum MHD_Result answer_lease(struct tt_server *srv, struct MHD_Connection
 	token_prices(srv->opts.prices, jstr(root, "provider"), q.key.f[TT_SC_MODEL], &q.price_in,
 		     &q.price_out);
 	if (srv->opts.budget) {
-		tt_budget_lease(srv->opts.budget, &q, now_us(), &a);
+		tt_budget_lease(srv->opts.budget, &q, tt_real_us(), &a);
 	} else {
 		memset(&a, 0, sizeof(a));
 		a.allow = 1;
@@ -476,7 +461,7 @@ static enum MHD_Result answer_probe(struct tt_server *srv, struct MHD_Connection
 	if (r->too_large)
 		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
 	rc = tt_probestats_put(srv->probes, r->body.data ? r->body.data : "", r->body.len,
-			       now_us(), err, sizeof(err));
+			       tt_real_us(), err, sizeof(err));
 	if (rc == TT_ETRUNCATED)
 		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, err);
 	if (rc)
@@ -506,7 +491,7 @@ static enum MHD_Result answer_get(struct tt_server *srv, struct MHD_Connection *
 	case R_METRICS:
 		tt_buf_init(&out, 256u << 20);
 		if (tt_metrics_render(srv->opts.metrics, srv->opts.store, &srv->cnt, &out) ||
-		    tt_probestats_render(srv->probes, now_us(), &out)) {
+		    tt_probestats_render(srv->probes, tt_real_us(), &out)) {
 			tt_buf_free(&out);
 			return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 					  "metrics: out of memory");
@@ -613,7 +598,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (!r)
 			return MHD_NO;
 		r->route = route;
-		r->start_us = mono_us();
+		r->start_us = tt_mono_us();
 		tt_batch_init(&r->batch, route == R_RECORDS ? srv->opts.body_max : 0);
 		tt_buf_init(&r->body, LEASE_BODY_MAX);
 		*con_cls = r;
@@ -625,7 +610,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
 		*upload_data_size = 0;
 		/* MHD's timeout is per idle period: bound the whole body too (slowloris). */
-		if (mono_us() - r->start_us > (int64_t)srv->opts.timeout_s * 4 * 1000000)
+		if (tt_mono_us() - r->start_us > (int64_t)srv->opts.timeout_s * 4 * 1000000)
 			return MHD_NO;
 		if (r->too_large)
 			return MHD_YES;

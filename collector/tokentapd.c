@@ -20,6 +20,7 @@
 #include "alert.h"
 #include "budget.h"
 #include "common/addr.h"
+#include "common/clock.h"
 #include "common/token.h"
 #include "config.h"
 #include "detect.h"
@@ -145,14 +146,6 @@ static int load_policy(const char *config, cJSON **pol, tt_budget *budget, tt_de
 		rc = tt_alerts_check_config(cJSON_GetObjectItemCaseSensitive(*pol, "alerts"), err,
 					    errlen);
 	return rc;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /*
@@ -365,8 +358,8 @@ int main(int argc, char **argv)
 		sig = sigtimedwait(&set, NULL, &one);
 		if (sig == SIGINT || sig == SIGTERM)
 			break;
-		tt_budget_tick(budget, wall_us());
-		tt_detect_tick(detect, wall_us());
+		tt_budget_tick(budget, tt_real_us());
+		tt_detect_tick(detect, tt_real_us());
 	}
 	fprintf(stderr, "tokentapd: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rc = 0;

@@ -14,6 +14,7 @@
 
 #include "tokentap/error.h"
 #include "cgroup.h"
+#include "procfs.h"
 
 static int is_hex(char c)
 {
@@ -200,20 +201,10 @@ int tt_cgroup_parse(const char *text, size_t len, tt_cgroup_info *out)
 int tt_cgroup_read_self(tt_cgroup_info *out)
 {
 	char buf[4096];
-	size_t got = 0;
-	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t got = tt_procfs_read("/proc/self/cgroup", buf, sizeof(buf));
 
 	memset(out, 0, sizeof(*out));
-	if (fd < 0)
+	if (got < 0)
 		return TT_EIO;
-	while (got < sizeof(buf)) {
-		ssize_t n = read(fd, buf + got, sizeof(buf) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	return tt_cgroup_parse(buf, got, out);
+	return tt_cgroup_parse(buf, (size_t)got, out);
 }

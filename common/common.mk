@@ -1,6 +1,9 @@
-# common/ - small modules that more than one part links: the one byte
-# buffer (buf.c), JSON string escaping (json.c), the app name of a process
-# (app.c).  No threads and no globals; every part links the library.
+# common/ - what more than one part links, once: the byte buffer (buf.c),
+# JSON string escaping (json.c), the record and its JSON writer
+# (record.c), the collector's address (addr.c), token files (token.c),
+# tokentap: lines on stderr (log.c, the only global: its level), cgroup
+# paths (cgroup.c), the app name of a process (app.c).  No threads; every
+# part links the library.
 
 COMMON_SRCS    := $(wildcard common/*.c)
 COMMON_LIB     := $(BUILD)/libttcommon.a

@@ -22,7 +22,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "decompress.h"
+#include "decoder/decompress.h"
 #include "fuzz_util.h"
 
 /* Decompression bombs are bounded by the decoder's consumers, not here:

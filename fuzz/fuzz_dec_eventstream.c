@@ -20,7 +20,7 @@
 
 #include <zlib.h>
 
-#include "eventstream.h"
+#include "decoder/eventstream.h"
 #include "fuzz_util.h"
 
 struct trace {

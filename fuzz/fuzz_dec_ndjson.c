@@ -20,7 +20,7 @@
 
 #include <cJSON.h>
 
-#include "jsonseq.h"
+#include "decoder/jsonseq.h"
 #include "fuzz_util.h"
 
 struct trace {

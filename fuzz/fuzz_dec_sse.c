@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lines.h"
-#include "sse.h"
+#include "decoder/lines.h"
+#include "decoder/sse.h"
 #include "fuzz_util.h"
 
 struct trace {

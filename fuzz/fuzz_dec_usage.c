@@ -22,7 +22,7 @@
 #include <cJSON.h>
 
 #include "tokentap/record.h"
-#include "usage.h"
+#include "decoder/usage.h"
 
 /* Each count is at most 1e15 (usage.c); sums of four stay below this. */
 #define MAX_SUM 4000000000000000LL

@@ -417,26 +417,25 @@ int tt_attach_scan(tt_attach *a, const int *pids, size_t npids,
 	return n;
 }
 
-size_t tt_attach_files(tt_attach *a)
+/* One counter, read under the lock (the exec gate's thread moves them). */
+static size_t counter(tt_attach *a, const size_t *field)
 {
 	size_t n;
 
 	if (!a)
 		return 0;
 	pthread_mutex_lock(&a->lock);
-	n = a->nfiles;
+	n = *field;
 	pthread_mutex_unlock(&a->lock);
 	return n;
 }
 
+size_t tt_attach_files(tt_attach *a)
+{
+	return a ? counter(a, &a->nfiles) : 0;
+}
+
 size_t tt_attach_links(tt_attach *a)
 {
-	size_t n;
-
-	if (!a)
-		return 0;
-	pthread_mutex_lock(&a->lock);
-	n = a->nlinks;
-	pthread_mutex_unlock(&a->lock);
-	return n;
+	return a ? counter(a, &a->nlinks) : 0;
 }

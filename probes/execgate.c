@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "execgate.h"
 #include "tokentap/error.h"
 
@@ -36,14 +37,6 @@ struct tt_execgate {
 	tt_execgate_stats st;
 };
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void allow(tt_execgate *g, int fd)
 {
 	struct fanotify_response r = { .fd = fd, .response = FAN_ALLOW };
@@ -58,7 +51,7 @@ static void allow(tt_execgate *g, int fd)
 static void on_exec(tt_execgate *g, const struct fanotify_event_metadata *m)
 {
 	char path[64], label[4096];
-	uint64_t t0 = mono_us(), waited;
+	uint64_t t0 = (uint64_t)tt_mono_us(), waited;
 	ssize_t n;
 	int ignore = 0;
 
@@ -67,7 +60,7 @@ static void on_exec(tt_execgate *g, const struct fanotify_event_metadata *m)
 	label[n > 0 ? n : 0] = '\0';
 	g->fn(path, n > 0 ? label : path, g->arg);
 	allow(g, m->fd);
-	waited = mono_us() - t0;
+	waited = (uint64_t)tt_mono_us() - t0;
 
 	pthread_mutex_lock(&g->lock);
 	g->st.held++;

@@ -13,6 +13,7 @@
 
 #include "common/app.h"
 #include "common/cgroup.h"
+#include "common/procfs.h"
 #include "procs.h"
 #include "tokentap/error.h"
 
@@ -38,24 +39,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
 
 	memcpy(dst, src, n);
 	dst[n] = '\0';
-}
-
-static ssize_t read_small(const char *fn, char *buf, size_t cap)
-{
-	int fd = open(fn, O_RDONLY | O_CLOEXEC);
-	ssize_t n, total = 0;
-
-	if (fd < 0)
-		return -1;
-	while ((size_t)total < cap - 1) {
-		n = read(fd, buf + total, cap - 1 - (size_t)total);
-		if (n <= 0)
-			break;
-		total += n;
-	}
-	close(fd);
-	buf[total] = '\0';
-	return total;
 }
 
 int tt_procs_parse_stat(const char *buf, size_t len, tt_proc_stat *out)
@@ -115,7 +98,7 @@ int tt_procs_read_stat(int pid, tt_proc_stat *out)
 	ssize_t n;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
-	n = read_small(fn, buf, sizeof(buf));
+	n = tt_procfs_read(fn, buf, sizeof(buf));
 	if (n <= 0)
 		return TT_EIO;
 	return tt_procs_parse_stat(buf, (size_t)n, out);
@@ -161,7 +144,7 @@ static ssize_t read_cmdline(uint32_t tgid, char *buf, size_t cap)
 	char fn[64];
 
 	snprintf(fn, sizeof(fn), "/proc/%u/cmdline", tgid);
-	return read_small(fn, buf, cap);
+	return tt_procfs_read(fn, buf, cap);
 }
 
 /*
@@ -217,7 +200,7 @@ static void load_live(tt_proc *p, uint32_t tgid)
 		p->ppid = st.ppid;
 	}
 	snprintf(fn, sizeof(fn), "/proc/%u/comm", tgid);
-	if (read_small(fn, buf, sizeof(buf)) > 0) {
+	if (tt_procfs_read(fn, buf, sizeof(buf)) > 0) {
 		buf[strcspn(buf, "\n")] = '\0';
 		copy_str(p->comm, sizeof(p->comm), buf);
 	}
@@ -228,7 +211,7 @@ static void load_live(tt_proc *p, uint32_t tgid)
 		copy_str(p->exe, sizeof(p->exe), buf);
 	}
 	snprintf(fn, sizeof(fn), "/proc/%u/cgroup", tgid);
-	n = read_small(fn, buf, sizeof(buf));
+	n = tt_procfs_read(fn, buf, sizeof(buf));
 	if (n > 0 && tt_cgroup_parse(buf, (size_t)n, &cg) == 0) {
 		copy_str(p->cgroup, sizeof(p->cgroup), cg.path);
 		copy_str(p->container_id, sizeof(p->container_id), cg.container_id);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/addr.h"
+#include "common/clock.h"
 #include "common/token.h"
 #include "names.h"
 #include "tokentap/error.h"
@@ -31,14 +32,6 @@ struct tt_client {
 	pthread_mutex_t mu;    /* token */
 	char *token;
 };
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, const char *what)
 {
@@ -128,7 +121,7 @@ void tt_client_atfork_child(tt_client *c)
 static int wait_fd(int fd, short ev, int64_t deadline)
 {
 	for (;;) {
-		int64_t left = (deadline - mono_us() + 999) / 1000;
+		int64_t left = (deadline - tt_mono_us() + 999) / 1000;
 		struct pollfd p = {.fd = fd, .events = ev};
 		int r;
 
@@ -359,7 +352,7 @@ int tt_client_request(tt_client *c, const char *method, const char *path,
 		      const char *ctype, const void *body, size_t len, int timeout_ms,
 		      tt_buf *answer, char *err, size_t errlen)
 {
-	int64_t deadline = mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000;
+	int64_t deadline = tt_mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000;
 	char head[1024 + TT_TOKEN_MAX];
 	tt_buf raw;
 	int fd, hl, rc;

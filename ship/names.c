@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "tokentap/error.h"
 
 /* What the caller and the lookup thread share; freed by the last one. */
@@ -29,14 +30,6 @@ struct tt_names {
 	tt_name_addr addrs[TT_NAMES_MAX];
 	int naddrs;
 };
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void until_us(struct timespec *ts, int64_t at_us)
 {
@@ -110,7 +103,7 @@ static void *lookup_thread(void *arg)
 		s->answered = 1;
 		pthread_cond_broadcast(&s->cv);
 		/* again later; sooner while it fails */
-		until_us(&ts, mono_us() + (rc == 0 ? TT_NAMES_REFRESH_S * 1000000LL : 1000000LL));
+		until_us(&ts, tt_mono_us() + (rc == 0 ? TT_NAMES_REFRESH_S * 1000000LL : 1000000LL));
 		while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &ts) == 0)
 			;
 	}
@@ -183,7 +176,7 @@ int tt_names_get(tt_names *n, tt_name_addr out[TT_NAMES_MAX], int64_t deadline_u
 	while (!s->answered && !s->naddrs) {
 		struct timespec ts;
 
-		if (mono_us() >= deadline_us)
+		if (tt_mono_us() >= deadline_us)
 			break;
 		until_us(&ts, deadline_us);
 		pthread_cond_timedwait(&s->cv, &s->mu, &ts);

@@ -17,6 +17,7 @@
 
 #include "client.h"
 #include "common/addr.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "ship.h"
 #include "spool.h"
@@ -65,13 +66,6 @@ struct tt_shipper {
 	uint64_t sent, spooled, dropped; /* atomics */
 	int warn_client, warn_token, warn_spool, warn_out, warn_refused, warn_full;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void deadline_in(struct timespec *ts, int64_t ms)
 {
@@ -146,7 +140,7 @@ static void failed(tt_shipper *s)
 	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (s->backoff_ms > BACKOFF_MAX_MS)
 		s->backoff_ms = BACKOFF_MAX_MS;
-	s->retry_at_ms = mono_ms() + s->backoff_ms;
+	s->retry_at_ms = tt_mono_ms() + s->backoff_ms;
 }
 
 static unsigned count_lines(const char *body, size_t len)
@@ -250,7 +244,7 @@ static void deliver(tt_shipper *s, struct item *batch, unsigned n, size_t bytes)
 	}
 	/* While the collector is known to be down, go straight to the spool
 	 * so that an exiting program is not held up by retries. */
-	if (mono_ms() >= s->retry_at_ms && client_ready(s))
+	if (tt_mono_ms() >= s->retry_at_ms && client_ready(s))
 		st = post_records(s, body, bytes);
 	if (st >= 200 && st < 300) {
 		add(&s->sent, n);
@@ -262,7 +256,7 @@ static void deliver(tt_shipper *s, struct item *batch, unsigned n, size_t bytes)
 			    "collector refused records (HTTP %ld): dropped", st);
 		add(&s->dropped, n);
 	} else {
-		if (st != TT_EIO || mono_ms() >= s->retry_at_ms)
+		if (st != TT_EIO || tt_mono_ms() >= s->retry_at_ms)
 			failed(s);
 		to_spool(s, body, bytes, n);
 	}
@@ -280,7 +274,7 @@ static void *run(void *arg)
 				pthread_cond_wait(&s->wake, &s->mu);
 				continue;
 			}
-			int64_t wait = s->retry_at_ms - mono_ms();
+			int64_t wait = s->retry_at_ms - tt_mono_ms();
 			if (wait <= 0)
 				break;
 			struct timespec ts;

@@ -26,7 +26,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "decompress.h"
+#include "decoder/decompress.h"
 #include "tokentap/error.h"
 
 /* ---- byte strings and feeding ------------------------------------------ */

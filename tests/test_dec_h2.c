@@ -20,7 +20,7 @@
 #include <cJSON.h>
 #include <zlib.h>
 
-#include "h2.h"
+#include "decoder/h2.h"
 #include "support/h2_build.h"
 #include "support/h2_peer.h"
 #include "support/tbuf.h"

@@ -25,13 +25,13 @@
 #include <zlib.h>
 
 #include "common/buf.h"
-#include "chunked.h"
-#include "eventstream.h"
-#include "jsonseq.h"
-#include "lines.h"
-#include "request.h"
-#include "route.h"
-#include "sse.h"
+#include "decoder/chunked.h"
+#include "decoder/eventstream.h"
+#include "decoder/jsonseq.h"
+#include "decoder/lines.h"
+#include "decoder/request.h"
+#include "decoder/route.h"
+#include "decoder/sse.h"
 #include "tokentap/error.h"
 #include "tokentap/record.h"
 
