@@ -32,6 +32,11 @@
 #define DENY_CACHE_US 1000000   /* a refusal is not asked again for 1 s */
 #define DOWN_CACHE_US 1000000   /* nor an unreachable collector */
 #define MAX_ROUNDS 8
+/*
+ * Output tokens reserved for a request that sets no ceiling, until a
+ * grant brings the collector's own default (leases.default_max_output_tokens).
+ */
+#define DEFAULT_MAX_OUTPUT 4096
 
 struct entry {
 	int used;
@@ -56,7 +61,7 @@ struct entry {
 };
 
 static struct {
-	char collector[4096];
+	char collector[512];   /* for messages */
 	int enabled;
 	int fail_closed;
 	int timeout_ms;
@@ -179,7 +184,7 @@ int tt_lease_parse_answer(const char *body, size_t len, struct tt_lease_grant *g
 	g->usd = g->price_in = g->price_out = -1;
 	g->tokens = g->calls = -1;
 	g->ttl_ms = 30000;
-	g->max_output = 4096;
+	g->max_output = DEFAULT_MAX_OUTPUT;
 	if (reason && cap)
 		reason[0] = '\0';
 	if (rule && rule_cap)
@@ -515,7 +520,7 @@ int tt_lease_reserve(const tt_lease_key *k, int64_t in, int64_t out, tt_reservat
 	}
 	for (int round = 0; round < MAX_ROUNDS; round++) {
 		int64_t now = tt_mono_us();
-		int64_t o = out >= 0 ? out : (e->have ? e->max_output : 4096);
+		int64_t o = out >= 0 ? out : (e->have ? e->max_output : DEFAULT_MAX_OUTPUT);
 		double usd = e->pin >= 0 && e->pout >= 0 ? (double)in * e->pin + (double)o * e->pout
 							   : -1;
 
@@ -569,7 +574,7 @@ int tt_lease_reserve(const tt_lease_key *k, int64_t in, int64_t out, tt_reservat
 			e->tok_left = e->calls_left = 0;
 			e->epoch++;
 		}
-		int x = renew(e, in, out >= 0 ? out : (e->have ? e->max_output : 4096), 1, reason,
+		int x = renew(e, in, out >= 0 ? out : (e->have ? e->max_output : DEFAULT_MAX_OUTPUT), 1, reason,
 			      cap, rule, rcap);
 		if (x == 0) {
 			rc = TT_LEASE_DENY;
