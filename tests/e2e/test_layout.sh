@@ -43,7 +43,9 @@ check probes '^((tokentap|common|ship)/|sslprobe\.skel\.h$|nullprobe\.skel\.h$|v
 check collector '^((tokentap|common)/|ship/client\.h$)'
 
 # What the probe is linked from.
-srcs=$(make -s -p -q build/tokentap-probe 2>/dev/null | sed -n 's/^PROBE_SRCS := //p' | head -n1)
+# make -q exits 1 when the target is not up to date: the database is
+# printed all the same
+srcs=$( (make -s -p -q build/tokentap-probe 2>/dev/null || true) | sed -n 's/^PROBE_SRCS := //p' | head -n1)
 [ -n "$srcs" ] || { echo "FAIL: cannot read PROBE_SRCS from make"; exit 1; }
 for s in $srcs; do
 	case $s in agent/*) echo "FAIL: tokentap-probe compiles $s"; bad=1 ;; esac
