@@ -87,8 +87,10 @@ static void on_sse(void *user, const char *event, const char *data, size_t len,
 {
 	tt_body *b = user;
 
-	if (len == 6 && !memcmp(data, "[DONE]", 6))
+	if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+		b->usage->stream_done = 1;
 		return;
+	}
 	/* Groq and Anthropic name a failure in the event type. */
 	if (!strcmp(event, "error"))
 		b->usage->provider_error = 1;

@@ -328,7 +328,13 @@ void tt_exchange_finish(tt_exchange *ex, const char *error, int64_t now_us)
 	r->response_bytes = ex->body ? (int64_t)tt_body_decoded_bytes(ex->body) : 0;
 	fill_usage(ex, &info, stream);
 
+	/* A client may hang up once the stream's last event is in (Codex
+	 * resets its HTTP/2 stream before the server's END_STREAM): the
+	 * answer is whole, so that is no error. */
 	const char *err = error;
+	if (err && ex->usage.stream_done && ex->status >= 200 && ex->status < 300 &&
+	    (!strcmp(err, "stream_reset") || !strcmp(err, "connection_closed")))
+		err = NULL;
 	if (!err && (req_cut || (ex->body && tt_body_truncated(ex->body))))
 		err = "truncated";
 	if (!err && (req_unread || ex->body_failed ||

@@ -148,9 +148,11 @@ int tt_jscan_event(const char *p, size_t n, uint64_t *text_bytes)
 			return 1;
 		if (*v == '"') {
 			size_t vlen = string_len(v + 1, end);
-			/* "type": "error", "response.completed", ... */
+			/* "type": "error", "message_stop",
+			 * "response.completed", ... */
 			if (key_is(k, klen, "type") &&
 			    ((vlen == 5 && !memcmp(v + 1, "error", 5)) ||
+			     (vlen == 12 && !memcmp(v + 1, "message_stop", 12)) ||
 			     (vlen > 9 && !memcmp(v + 1, "response.", 9))))
 				return 1;
 			if (is_text_key(k, klen))

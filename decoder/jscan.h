@@ -15,9 +15,9 @@
 
 /*
  * One pass over a stream event.  Returns 1 when it may carry usage, an
- * error or the end of a response (a "usage" member that is not null, and
- * the other members providers report counts or errors in), so that it
- * must be parsed.  Otherwise returns 0 and adds to *text_bytes the bytes
+ * error or the end of a response (a "usage" member that is not null,
+ * the "type"s that end a stream, and the other members providers report
+ * counts or errors in), so that it must be parsed.  Otherwise returns 0 and adds to *text_bytes the bytes
  * of generated text it carries: the string values of the members that
  * hold text in some provider's stream ("content", "text", "delta",
  * "thinking", "arguments", ...), escapes counted as written.

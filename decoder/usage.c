@@ -155,6 +155,10 @@ static void feed_responses(tt_usage *u, const cJSON *obj)
 	}
 	if (type && (!strcmp(type, "error") || !strcmp(type, "response.failed")))
 		u->provider_error = 1;
+	if (type && (!strcmp(type, "response.completed") ||
+		     !strcmp(type, "response.incomplete") ||
+		     !strcmp(type, "response.failed")))
+		u->stream_done = 1;
 	if (type && strstr(type, ".delta"))
 		note_text(u, obj, "delta");
 }
@@ -202,6 +206,8 @@ static void feed_anthropic(tt_usage *u, const cJSON *obj)
 		anthropic_usage(u, usage);
 	if (type && !strcmp(type, "error"))
 		u->provider_error = 1;
+	if (type && !strcmp(type, "message_stop"))
+		u->stream_done = 1;
 	if (type && !strcmp(type, "content_block_delta")) {
 		const cJSON *d = object(obj, "delta");
 		note_text(u, d, "text");

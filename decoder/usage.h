@@ -44,6 +44,8 @@ typedef struct tt_usage {
 	char model[128];        /* the model the response names */
 	int provider_error;     /* an error event or object in the body */
 	uint64_t text_bytes;    /* generated text seen, for the estimate */
+	int stream_done;        /* a stream's last event arrived ([DONE],
+				 * message_stop, response.completed, ...) */
 } tt_usage;
 
 /* Normalised figures; TT_NULL where unknown. */

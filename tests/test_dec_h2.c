@@ -623,6 +623,56 @@ static void test_interleaved_streams(void **state)
 }
 
 /*
+ * A client that hangs up once the stream's last event is in: Codex resets
+ * its HTTP/2 stream after "data: [DONE]" without waiting for the server's
+ * END_STREAM.  The answer is whole: no error.  The same reset one event
+ * earlier (usage in, [DONE] not) still says "stream_reset".
+ */
+static void test_rst_after_last_event(void **state)
+{
+	struct result r;
+	h2b b;
+	char *ev[3], *early[2];
+
+	for (int i = 0; i < 3; i++)
+		ev[i] = chat_event(i, 3, 17, 9);
+	for (int i = 0; i < 2; i++)
+		early[i] = chat_event(i, 3, 23, 5);
+	h2b_init(&b);
+	open_conn(&b);
+	req_head(&b, 1, "/done/v1/chat/completions", NULL);
+	h2b_data(&b, 1, 1, REQ_BODY_STREAM, strlen(REQ_BODY_STREAM), 1, 0, 0);
+	req_head(&b, 3, "/early/v1/chat/completions", NULL);
+	h2b_data(&b, 1, 3, REQ_BODY_STREAM, strlen(REQ_BODY_STREAM), 1, 0, 0);
+	resp_head(&b, 1, "200", "text/event-stream", NULL);
+	resp_head(&b, 3, "200", "text/event-stream", NULL);
+	for (int i = 0; i < 3; i++)
+		h2b_data(&b, 0, 1, ev[i], strlen(ev[i]), 0, 0, 0);
+	for (int i = 0; i < 2; i++)
+		h2b_data(&b, 0, 3, early[i], strlen(early[i]), 0, 0, 0);
+	h2b_rst(&b, 1, 1, 0x8); /* CANCEL */
+	h2b_rst(&b, 1, 3, 0x8);
+	run_all(&b, NULL, 0, &r);
+
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.n, 2);
+	const cJSON *done = by_path(&r, "/done/v1/chat/completions");
+	assert_null_str(done, "error");
+	assert_int_equal(ri(done, "input_tokens"), 17);
+	assert_int_equal(ri(done, "output_tokens"), 9);
+	const cJSON *cut = by_path(&r, "/early/v1/chat/completions");
+	assert_string_equal(rs(cut, "error"), "stream_reset");
+	assert_int_equal(ri(cut, "input_tokens"), 23);
+	result_free(&r);
+	h2b_free(&b);
+	for (int i = 0; i < 3; i++)
+		free(ev[i]);
+	for (int i = 0; i < 2; i++)
+		free(early[i]);
+	(void)state;
+}
+
+/*
  * RST_STREAM mid-body gives a record with error "stream_reset"; frames
  * still in flight for the reset stream are skipped; a RST_STREAM(NO_ERROR)
  * after a complete response (RFC 9113 §8.1) ends the exchange cleanly.
@@ -1783,6 +1833,7 @@ int main(void)
 		cmocka_unit_test(test_large_frames),
 		cmocka_unit_test(test_interleaved_streams),
 		cmocka_unit_test(test_rst_stream),
+		cmocka_unit_test(test_rst_after_last_event),
 		cmocka_unit_test(test_goaway),
 		cmocka_unit_test(test_push_promise),
 		cmocka_unit_test(test_interim_trailers_nobody),
