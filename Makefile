@@ -90,11 +90,13 @@ deps:
 .PHONY: unit-tests
 unit-tests: $(UNIT_TESTS)
 
-# `make test` installs what it needs, builds everything, then runs the
+# `make test` installs what it needs (Debian packages; the pinned LLM
+# programs from npm, scripts/npm-apps.sh), builds everything, then runs the
 # unit tests (sanitized) and the end-to-end tests, and prints one summary.
 .PHONY: test
 test: deps
 	$(Q)$(MAKE) --no-print-directory build-all unit-tests
+	$(Q)scripts/npm-apps.sh install
 	$(Q)tests/run.sh $(UNIT_TESTS) $(E2E_TESTS)
 
 .PHONY: check

@@ -10,7 +10,7 @@ PROBE_BPF_OBJ := $(PROBE_BUILD)/sslprobe.bpf.o
 PROBE_SKEL    := $(PROBE_BUILD)/sslprobe.skel.h
 BPFTOOL       ?= bpftool
 VMLINUX_BTF   ?= /sys/kernel/btf/vmlinux
-PROBE_LIBS    := -lbpf -lelf -lz
+PROBE_LIBS    := -lbpf -lelf -lz -lcapstone
 
 # Modules of the loader (every probes/*.c but the BPF program and main).
 PROBE_MODS    := $(filter-out probes/sslprobe.c,$(filter-out %.bpf.c,$(wildcard probes/*.c)))
@@ -55,7 +55,7 @@ $(SAN)/obj/probes/tests/%.o: SAN_CFLAGS += -Iprobes
 
 $(PROBE_TESTS): $(SAN)/tests/%: $(SAN)/obj/probes/tests/%.o $(filter-out $(SAN)/obj/probes/attach.o $(SAN)/obj/probes/push.o,$(PROBE_MODS:%.c=$(SAN)/obj/%.o)) $(DECODER_SAN_LIB) $(COMMON_SAN_LIB)
 	@mkdir -p $(dir $@)
-	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lssl -ldl -lpthread
+	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(DECODER_LIBS) $(TEST_LIBS) -lssl -lcapstone -ldl -lpthread
 
 # The benchmark's floor: do-nothing uprobes on the same symbols.
 PROBE_NULL_OBJ  := $(PROBE_BUILD)/nullprobe.bpf.o

@@ -10,6 +10,7 @@ packages=(
 	libsqlite3-dev libmicrohttpd-dev libbpf-dev bpftool
 	curl nghttp2-client python3 python3-h2 python3-brotli python3-zstandard openssl
 	prometheus nodejs npm valgrind procps iproute2
+	libcapstone-dev golang-go
 )
 
 # `deps.sh bench` adds what only the benchmarks use: a metering proxy
