@@ -17,6 +17,7 @@
 #include "attach.h"
 #include "elfsym.h"
 #include "sslprobe.skel.h"
+#include "tlsfind.h"
 #include "tokentap/error.h"
 
 #define ATTACH_MAX_FILES 4096
@@ -35,8 +36,17 @@ struct file_key {
 struct afile {
 	struct file_key key;
 	char label[256];
-	struct bpf_link *links[2 * SYM_N];
-	size_t nlinks;
+	enum tt_tls_stack stack;
+	struct bpf_link **links;
+	size_t nlinks, caplinks;
+};
+
+/* What to hook in one file, and whose TLS code it is. */
+struct hooks {
+	enum tt_tls_stack stack;
+	tt_ssl_syms ssl;  /* OpenSSL and BoringSSL */
+	tt_go_syms go;    /* Go */
+	tt_rustls_syms rustls;
 };
 
 struct tt_attach {
@@ -49,6 +59,7 @@ struct tt_attach {
 	struct file_key *checked; /* executables without SSL_write */
 	size_t nchecked, capchecked;
 	size_t nlinks;
+	size_t unhookable; /* files with TLS code the probe cannot hook */
 };
 
 tt_attach *tt_attach_new(struct sslprobe_bpf *skel, int verbose)
@@ -76,6 +87,9 @@ static void file_detach(tt_attach *a, struct afile *f)
 		bpf_link__destroy(f->links[i - 1]);
 	a->nlinks -= f->nlinks;
 	f->nlinks = 0;
+	free(f->links);
+	f->links = NULL;
+	f->caplinks = 0;
 }
 
 void tt_attach_free(tt_attach *a)
@@ -129,13 +143,25 @@ static void remember_checked(tt_attach *a, struct file_key k)
 	a->checked[a->nchecked++] = k;
 }
 
+/* One uprobe (ret: a return probe), its cookie saying whose TLS code. */
 static int link_one(tt_attach *a, struct afile *f, struct bpf_program *prog,
 		    int ret, const char *path, uint64_t off)
 {
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret != 0,
+		    .bpf_cookie = (__u64)f->stack);
 	struct bpf_link *l;
 
-	l = bpf_program__attach_uprobe(prog, ret, -1 /* every process */, path,
-				       (size_t)off);
+	if (f->nlinks == f->caplinks) {
+		size_t ncap = f->caplinks ? f->caplinks * 2 : 16;
+		struct bpf_link **nv = realloc(f->links, ncap * sizeof(*nv));
+
+		if (!nv)
+			return TT_ENOMEM;
+		f->links = nv;
+		f->caplinks = ncap;
+	}
+	l = bpf_program__attach_uprobe_opts(prog, -1 /* every process */, path,
+					    (size_t)off, &opts);
 	if (!l) {
 		int err = -errno;
 
@@ -149,10 +175,145 @@ static int link_one(tt_attach *a, struct afile *f, struct bpf_program *prog,
 	return 0;
 }
 
-static int attach_file(tt_attach *a, const char *path, const char *label)
+/*
+ * OpenSSL-shaped functions (OpenSSL, BoringSSL): each entry probe, then
+ * its return probe (a return without its entry is never made).
+ */
+static int link_ssl(tt_attach *a, struct afile *f, const char *path,
+		    const tt_ssl_syms *y)
 {
 	struct sslprobe_bpf *s = a->skel;
+	int r;
+
+	r = link_one(a, f, s->progs.ssl_write_enter, 0, path, y->write);
+	if (!r)
+		r = link_one(a, f, s->progs.ssl_ret, 1, path, y->write);
+	if (!r)
+		r = link_one(a, f, s->progs.ssl_read_enter, 0, path, y->read);
+	if (!r)
+		r = link_one(a, f, s->progs.ssl_ret, 1, path, y->read);
+	/* OpenSSL < 1.1.1 has no _ex pair */
+	if (!r && y->write_ex)
+		r = link_one(a, f, s->progs.ssl_write_ex_enter, 0, path, y->write_ex);
+	if (!r && y->write_ex)
+		r = link_one(a, f, s->progs.ssl_ret_ex, 1, path, y->write_ex);
+	if (!r && y->read_ex)
+		r = link_one(a, f, s->progs.ssl_read_ex_enter, 0, path, y->read_ex);
+	if (!r && y->read_ex)
+		r = link_one(a, f, s->progs.ssl_ret_ex, 1, path, y->read_ex);
+	if (!r && y->free)
+		r = link_one(a, f, s->progs.ssl_free_enter, 0, path, y->free);
+	return r;
+}
+
+/*
+ * Go: Write's entry carries its bytes; Read's entry, then a probe on each
+ * of its RETs (never a return probe on Go code); Close's entry.
+ */
+static int link_go(tt_attach *a, struct afile *f, const char *path,
+		   const tt_go_syms *g)
+{
+	struct sslprobe_bpf *s = a->skel;
+	int r;
+
+	r = link_one(a, f, s->progs.go_write_enter, 0, path, g->write.entry);
+	if (!r)
+		r = link_one(a, f, s->progs.go_read_enter, 0, path, g->read.entry);
+	for (size_t i = 0; !r && i < g->read.nrets; i++)
+		r = link_one(a, f, s->progs.go_read_ret, 0, path, g->read.rets[i]);
+	if (!r && g->close)
+		r = link_one(a, f, s->progs.go_close_enter, 0, path, g->close);
+	return r;
+}
+
+/* rustls: buffer_plaintext's entry and return, take_received_plaintext's entry. */
+static int link_rustls(tt_attach *a, struct afile *f, const char *path,
+		       const tt_rustls_syms *y)
+{
+	struct sslprobe_bpf *s = a->skel;
+	int r;
+
+	r = link_one(a, f, s->progs.rustls_send_enter, 0, path, y->send);
+	if (!r)
+		r = link_one(a, f, s->progs.rustls_send_ret, 1, path, y->send);
+	if (!r)
+		r = link_one(a, f, s->progs.rustls_recv_enter, 0, path, y->recv);
+	return r;
+}
+
+/*
+ * Which TLS code the file carries.  Returns 1 (h filled), 0 (none the
+ * probe knows), TT_EIO (unreadable now), or another negative tt_error
+ * when it carries a TLS stack whose code is not where it should be (why).
+ */
+static int find_hooks(const char *path, struct hooks *h, char *why, size_t cap)
+{
 	uint64_t off[SYM_N];
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	r = tt_elfsym_lookup(path, sym_names, SYM_N, off);
+	if (r == TT_EIO || r == TT_ENOTSUP)
+		return r == TT_EIO ? r : 0; /* not ELF64: nothing to hook */
+	if (r >= 0 && off[SYM_WRITE] && off[SYM_READ]) {
+		h->stack = TT_TLS_OPENSSL;
+		h->ssl.write = off[SYM_WRITE];
+		h->ssl.read = off[SYM_READ];
+		h->ssl.write_ex = off[SYM_WRITE_EX];
+		h->ssl.read_ex = off[SYM_READ_EX];
+		h->ssl.free = off[SYM_FREE];
+		return 1;
+	}
+	h->stack = TT_TLS_GOTLS;
+	r = tt_gofind(path, &h->go, why, cap);
+	if (r != 0)
+		return r;
+	h->stack = TT_TLS_BORINGSSL;
+	r = tt_bsslfind(path, &h->ssl, why, cap);
+	if (r != 0)
+		return r;
+	h->stack = TT_TLS_RUSTLS;
+	return tt_rustlsfind(path, &h->rustls, why, cap);
+}
+
+/* A file with TLS code the probe cannot hook: named once, counted. */
+static void unhookable(tt_attach *a, const char *label, enum tt_tls_stack stack,
+		       const char *why)
+{
+	a->unhookable++;
+	fprintf(stderr, "tokentap-probe: %s carries %s TLS code the probe cannot hook "
+		"(%s): its calls are not seen\n", label, tt_tls_stack_name(stack), why);
+}
+
+static struct afile *new_file(tt_attach *a, struct file_key k, const char *label,
+			      enum tt_tls_stack stack)
+{
+	struct afile *f;
+
+	if (a->nfiles == a->capfiles) {
+		size_t ncap = a->capfiles ? a->capfiles * 2 : 16;
+		struct afile *nv;
+
+		if (ncap > ATTACH_MAX_FILES)
+			return NULL;
+		nv = realloc(a->files, ncap * sizeof(*nv));
+		if (!nv)
+			return NULL;
+		a->files = nv;
+		a->capfiles = ncap;
+	}
+	f = &a->files[a->nfiles];
+	memset(f, 0, sizeof(*f));
+	f->key = k;
+	f->stack = stack;
+	snprintf(f->label, sizeof(f->label), "%s", label);
+	return f;
+}
+
+static int attach_file(tt_attach *a, const char *path, const char *label)
+{
+	struct hooks h;
+	char why[256] = "";
 	struct file_key k;
 	struct afile *f;
 	struct stat st;
@@ -164,53 +325,25 @@ static int attach_file(tt_attach *a, const char *path, const char *label)
 	k.ino = st.st_ino;
 	if (known(a, k))
 		return 0;
-	r = tt_elfsym_lookup(path, sym_names, SYM_N, off);
-	if (r < 0 || !off[SYM_WRITE] || !off[SYM_READ]) {
-		/* not OpenSSL (or unreadable now): do not look again */
+	label = label ? label : path;
+	r = find_hooks(path, &h, why, sizeof(why));
+	if (r <= 0) {
+		/* no TLS code we know (or unreadable now): do not look again */
 		if (r != TT_EIO)
 			remember_checked(a, k);
-		return r < 0 ? r : 0;
+		if (r < 0 && r != TT_EIO)
+			unhookable(a, label, h.stack, why);
+		return r == TT_EIO ? r : 0;
 	}
-	if (a->nfiles == a->capfiles) {
-		size_t ncap = a->capfiles ? a->capfiles * 2 : 16;
-		struct afile *nv;
-
-		if (ncap > ATTACH_MAX_FILES)
-			return TT_ETRUNCATED;
-		nv = realloc(a->files, ncap * sizeof(*nv));
-		if (!nv)
-			return TT_ENOMEM;
-		a->files = nv;
-		a->capfiles = ncap;
-	}
-	f = &a->files[a->nfiles];
-	memset(f, 0, sizeof(*f));
-	f->key = k;
-	snprintf(f->label, sizeof(f->label), "%s", label ? label : path);
-
-	r = link_one(a, f, s->progs.ssl_write_enter, 0, path, off[SYM_WRITE]);
-	if (!r)
-		r = link_one(a, f, s->progs.ssl_ret, 1, path, off[SYM_WRITE]);
-	if (!r)
-		r = link_one(a, f, s->progs.ssl_read_enter, 0, path, off[SYM_READ]);
-	if (!r)
-		r = link_one(a, f, s->progs.ssl_ret, 1, path, off[SYM_READ]);
-	/* OpenSSL < 1.1.1 has no _ex pair */
-	if (!r && off[SYM_WRITE_EX])
-		r = link_one(a, f, s->progs.ssl_write_ex_enter, 0, path,
-			     off[SYM_WRITE_EX]);
-	if (!r && off[SYM_WRITE_EX])
-		r = link_one(a, f, s->progs.ssl_ret_ex, 1, path,
-			     off[SYM_WRITE_EX]);
-	if (!r && off[SYM_READ_EX])
-		r = link_one(a, f, s->progs.ssl_read_ex_enter, 0, path,
-			     off[SYM_READ_EX]);
-	if (!r && off[SYM_READ_EX])
-		r = link_one(a, f, s->progs.ssl_ret_ex, 1, path,
-			     off[SYM_READ_EX]);
-	if (!r && off[SYM_FREE])
-		r = link_one(a, f, s->progs.ssl_free_enter, 0, path,
-			     off[SYM_FREE]);
+	f = new_file(a, k, label, h.stack);
+	if (!f)
+		return TT_ENOMEM;
+	if (h.stack == TT_TLS_GOTLS)
+		r = link_go(a, f, path, &h.go);
+	else if (h.stack == TT_TLS_RUSTLS)
+		r = link_rustls(a, f, path, &h.rustls);
+	else
+		r = link_ssl(a, f, path, &h.ssl);
 	if (r) {
 		file_detach(a, f);
 		remember_checked(a, k);
@@ -218,8 +351,8 @@ static int attach_file(tt_attach *a, const char *path, const char *label)
 	}
 	a->nfiles++;
 	if (a->verbose)
-		fprintf(stderr, "tokentap-probe: attached %s (%zu uprobes)\n",
-			f->label, f->nlinks);
+		fprintf(stderr, "tokentap-probe: attached %s (%s, %zu uprobes)\n",
+			f->label, tt_tls_stack_name(f->stack), f->nlinks);
 	return 1;
 }
 
@@ -438,4 +571,9 @@ size_t tt_attach_files(tt_attach *a)
 size_t tt_attach_links(tt_attach *a)
 {
 	return a ? counter(a, &a->nlinks) : 0;
+}
+
+size_t tt_attach_unhookable(tt_attach *a)
+{
+	return a ? counter(a, &a->unhookable) : 0;
 }

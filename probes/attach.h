@@ -1,6 +1,9 @@
 /*
  * attach.h - which files get the uprobes, and keeping them attached.
  *
+ * Which TLS code a file carries is asked of the finders (tlsfind.h):
+ * OpenSSL by symbol, Go's crypto/tls, a BoringSSL without symbols.
+ *
  * Uprobes are placed per file (inode), for every process at once, so a
  * process that starts and ends between two scans is still seen once its
  * library or executable was attached.  Safe to call from several threads
@@ -61,5 +64,11 @@ int tt_attach_scan(tt_attach *a, const int *pids, size_t npids,
 /* Files attached now, and uprobe links held. */
 size_t tt_attach_files(tt_attach *a);
 size_t tt_attach_links(tt_attach *a);
+
+/*
+ * Files found to carry a TLS stack whose code the probe could not find
+ * (a new release changed it): each is named once in the log.
+ */
+size_t tt_attach_unhookable(tt_attach *a);
 
 #endif

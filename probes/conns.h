@@ -35,6 +35,7 @@ typedef struct tt_conn_info {
 	uint32_t tid;
 	uint64_t ssl;
 	uint64_t cgroup_id;
+	int stack;      /* whose TLS code (tt_tls_stack of tlsfind.h) */
 } tt_conn_info;
 
 /*

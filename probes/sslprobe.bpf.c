@@ -83,7 +83,8 @@ struct entry {
 	__u64 countp; /* size_t * of the _ex calls, else 0 */
 	__u64 sp;     /* the stack pointer at entry: pairs it with its return */
 	__u32 dir;
-	__u16 state;  /* enum entry_state */
+	__u8 state;   /* enum entry_state */
+	__u8 stack;   /* enum sslprobe_stack: the attach cookie */
 	__u16 describe; /* the process's PROC event is still to be sent */
 };
 
@@ -363,6 +364,7 @@ static __always_inline int on_enter(struct pt_regs *ctx, void *ssl,
 	e->buf = (__u64)buf;
 	e->countp = (__u64)countp;
 	e->dir = dir;
+	e->stack = (__u8)bpf_get_attach_cookie(ctx);
 	e->describe = ps && !ps->described;
 	e->state = ENT_ARMED;
 	return 0;
@@ -420,6 +422,7 @@ struct emit_ctx {
 	__u32 tid;
 	__u32 dir;
 	__u32 cpu;
+	__u8 stack;  /* enum sslprobe_stack */
 	__u64 flags; /* for bpf_ringbuf_output: wake_flag() at the call */
 };
 
@@ -459,6 +462,7 @@ static long emit_chunk(__u32 i, struct emit_ctx *c)
 	s->ev.hdr.len = n;
 	s->ev.hdr.type = SSLPROBE_EV_DATA;
 	s->ev.hdr.dir = c->dir;
+	s->ev.hdr.stack = c->stack;
 	if (n > SSLPROBE_CHUNK) /* tells the verifier */
 		n = SSLPROBE_CHUNK;
 	if (bpf_probe_read_user(s->ev.data, n, (void *)(c->ubuf + c->off))) {
@@ -540,13 +544,72 @@ static __always_inline void describe_process(__u32 tgid, __u32 tid)
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
-static __always_inline int on_return(struct pt_regs *ctx, int ex)
+/*
+ * One call moved n bytes of plaintext at ubuf: give them a stream
+ * position on their connection (conn, direction) and put them in the
+ * ring.  Shared by every TLS stack the probe hooks.
+ */
+/* A BPF subprogram takes five arguments: direction, stack and describe
+ * travel packed in one. */
+#define CALL_HOW(dir, stack, describe) \
+	((__u32)(dir) | (__u32)(stack) << 8 | (__u32)((describe) ? 1 : 0) << 16)
+
+/*
+ * A global function: the verifier checks it once, with its arguments as
+ * any numbers, instead of once more at every call site.
+ */
+__noinline int record_call(__u64 conn, __u64 ubuf, __u64 n, __u32 how)
 {
+	__u32 dir = how & 0xff;
+	__u8 stack = (how >> 8) & 0xff;
+	bool describe = (how >> 16) & 1;
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pos_key pk = {};
 	struct emit_ctx c = {};
+	__u64 zero = 0, *pp, nr;
+
+	pk.ssl = conn;
+	pk.tgid = id >> 32;
+	pk.dir = dir;
+	pp = bpf_map_lookup_elem(&positions, &pk);
+	if (!pp) {
+		bpf_map_update_elem(&positions, &pk, &zero, BPF_NOEXIST);
+		pp = bpf_map_lookup_elem(&positions, &pk);
+		if (!pp)
+			return 0;
+	}
+	c.pos = __sync_fetch_and_add(pp, n);
+	c.ubuf = ubuf;
+	c.len = n;
+	c.ts = bpf_ktime_get_ns();
+	c.ssl = conn;
+	c.cgid = bpf_get_current_cgroup_id();
+	c.tgid = id >> 32;
+	c.tid = (__u32)id;
+	c.dir = dir;
+	c.stack = stack;
+	c.cpu = bpf_get_smp_processor_id();
+	c.flags = wake_flag();
+	stat_add(SSLPROBE_ST_CALLS, 1);
+	if (describe)
+		describe_process(c.tgid, c.tid);
+
+	nr = (n + SSLPROBE_CHUNK - 1) / SSLPROBE_CHUNK;
+	if (nr > SSLPROBE_MAX_CHUNKS) {
+		/* the rest is counted; the position gap marks the record */
+		stat_add(SSLPROBE_ST_CUT_BYTES,
+			 n - (__u64)SSLPROBE_MAX_CHUNKS * SSLPROBE_CHUNK);
+		c.len = (__u64)SSLPROBE_MAX_CHUNKS * SSLPROBE_CHUNK;
+		nr = SSLPROBE_MAX_CHUNKS;
+	}
+	bpf_loop(nr, emit_chunk, &c, 0);
+	return 0;
+}
+
+static __always_inline int on_return(struct pt_regs *ctx, int ex)
+{
 	struct entry e;
-	__u64 zero = 0, *pp, n, nr;
+	__u64 n;
 
 	if (!pop_entry(ctx, &e))
 		return 0;
@@ -577,43 +640,8 @@ static __always_inline int on_return(struct pt_regs *ctx, int ex)
 			return 0;
 		n = (__u64)ret;
 	}
-	if (!n)
-		return 0;
-
-	pk.ssl = e.ssl;
-	pk.tgid = id >> 32;
-	pk.dir = e.dir;
-	pp = bpf_map_lookup_elem(&positions, &pk);
-	if (!pp) {
-		bpf_map_update_elem(&positions, &pk, &zero, BPF_NOEXIST);
-		pp = bpf_map_lookup_elem(&positions, &pk);
-		if (!pp)
-			return 0;
-	}
-	c.pos = __sync_fetch_and_add(pp, n);
-	c.ubuf = e.buf;
-	c.len = n;
-	c.ts = bpf_ktime_get_ns();
-	c.ssl = e.ssl;
-	c.cgid = bpf_get_current_cgroup_id();
-	c.tgid = id >> 32;
-	c.tid = (__u32)id;
-	c.dir = e.dir;
-	c.cpu = bpf_get_smp_processor_id();
-	c.flags = wake_flag();
-	stat_add(SSLPROBE_ST_CALLS, 1);
-	if (e.describe)
-		describe_process(c.tgid, c.tid);
-
-	nr = (n + SSLPROBE_CHUNK - 1) / SSLPROBE_CHUNK;
-	if (nr > SSLPROBE_MAX_CHUNKS) {
-		/* the rest is counted; the position gap marks the record */
-		stat_add(SSLPROBE_ST_CUT_BYTES,
-			 n - (__u64)SSLPROBE_MAX_CHUNKS * SSLPROBE_CHUNK);
-		c.len = (__u64)SSLPROBE_MAX_CHUNKS * SSLPROBE_CHUNK;
-		nr = SSLPROBE_MAX_CHUNKS;
-	}
-	bpf_loop(nr, emit_chunk, &c, 0);
+	if (n)
+		record_call(e.ssl, e.buf, n, CALL_HOW(e.dir, e.stack, e.describe));
 	return 0;
 }
 
@@ -657,8 +685,11 @@ int ssl_ret_ex(struct pt_regs *ctx)
 	return on_return(ctx, 1);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_free_enter, void *ssl)
+/*
+ * A connection ends (SSL_free, Go's (*Conn).Close): tell the loader how
+ * many bytes it moved each way, and mark its pointer for reuse.
+ */
+static __always_inline void conn_freed(__u64 conn)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sslprobe_conn_key k = {};
@@ -668,9 +699,9 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 	__u8 freed = SSLPROBE_SKIP_FREED;
 	bool skipped;
 
-	if (!ssl || !wanted(id >> 32))
-		return 0;
-	pk.ssl = (__u64)ssl;
+	if (!conn || !wanted(id >> 32))
+		return;
+	pk.ssl = conn;
 	pk.tgid = id >> 32;
 	pk.dir = SSLPROBE_DIR_SENT;
 	pp = bpf_map_lookup_elem(&positions, &pk);
@@ -684,12 +715,12 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 		recv = *pp;
 		bpf_map_delete_elem(&positions, &pk);
 	}
-	k.ssl = (__u64)ssl;
+	k.ssl = conn;
 	k.tgid = id >> 32;
 	skipped = bpf_map_lookup_elem(&skip_conns, &k) != NULL;
 	/* A connection that never moved a byte is of no interest. */
 	if (!sent && !recv && !skipped)
-		return 0;
+		return;
 	/*
 	 * The loader may still decide to skip this connection (its events
 	 * lag the calls): the mark refuses that decision, so that a new
@@ -702,11 +733,11 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 	if (!h) {
 		/* the mark stays until the process ends: slower, never wrong */
 		stat_add(SSLPROBE_ST_FREE_DROPS, 1);
-		return 0;
+		return;
 	}
 	__builtin_memset(h, 0, sizeof(*h));
 	h->ts_ns = bpf_ktime_get_ns();
-	h->ssl = (__u64)ssl;
+	h->ssl = conn;
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->pos = sent;
 	h->aux = recv;
@@ -715,6 +746,287 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 	h->type = SSLPROBE_EV_FREE;
 	bpf_ringbuf_submit(h, wake_flag());
 	stat_add(SSLPROBE_ST_FREES, 1);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_free_enter, void *ssl)
+{
+	conn_freed((__u64)ssl);
+	return 0;
+}
+
+/* ---- Go crypto/tls -------------------------------------------------------- */
+
+/*
+ * Go's register ABI (1.17 and later, amd64): a method's receiver and
+ * arguments in AX, BX, CX, DI, ...; results in AX, BX, ...; the running
+ * goroutine's g in R14.  A call is keyed by its goroutine, not its thread:
+ * a goroutine blocked in Read may come back on another thread.  There is
+ * no return probe on Go code (goroutine stacks move, and a uretprobe's
+ * return address on a moved stack kills the process): the loader puts a
+ * probe on every RET of Read instead.  Write's bytes are all there at its
+ * entry, so Write needs no return at all.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define GO_ARG0(ctx) ((ctx)->ax)
+#define GO_ARG1(ctx) ((ctx)->bx)
+#define GO_ARG2(ctx) ((ctx)->cx)
+#define GO_RET0(ctx) ((ctx)->ax)
+#define GO_G(ctx) ((ctx)->r14)
+#else
+#define GO_ARG0(ctx) 0
+#define GO_ARG1(ctx) 0
+#define GO_ARG2(ctx) 0
+#define GO_RET0(ctx) 0
+#define GO_G(ctx) 0
+#endif
+
+struct go_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct go_read {
+	__u64 conn;
+	__u64 buf;
+};
+
+/* Reads in flight, by goroutine.  LRU: a goroutine that never returns
+ * (the process exits under it) is forgotten, never fills the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct go_key);
+	__type(value, struct go_read);
+} go_reads SEC(".maps");
+
+/* A Go process's first call: tracked, and described once. */
+static __always_inline bool go_watched(__u32 tgid, bool *describe)
+{
+	struct proc_state *ps;
+
+	if (!wanted(tgid))
+		return false;
+	ps = bpf_map_lookup_elem(&procs, &tgid);
+	if (!ps)
+		ps = track_process(tgid);
+	*describe = ps && !ps->described;
+	return true;
+}
+
+static __always_inline bool go_skipped(__u64 conn, __u32 tgid)
+{
+	struct sslprobe_conn_key k = {.ssl = conn, .tgid = tgid};
+	__u8 *skip = bpf_map_lookup_elem(&skip_conns, &k);
+
+	if (skip && *skip == SSLPROBE_SKIP) {
+		stat_add(SSLPROBE_ST_SKIPPED, 1);
+		return true;
+	}
+	return false;
+}
+
+/* func (c *Conn) Write(b []byte) (int, error): c, b.ptr, b.len */
+SEC("uprobe")
+int go_write_enter(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 conn = GO_ARG0(ctx), len = GO_ARG2(ctx);
+	bool describe;
+
+	if (!len || !go_watched(tgid, &describe) || go_skipped(conn, tgid))
+		return 0;
+	record_call(conn, GO_ARG1(ctx), len,
+		    CALL_HOW(SSLPROBE_DIR_SENT, SSLPROBE_STACK_GOTLS, describe));
+	return 0;
+}
+
+/* func (c *Conn) Read(b []byte) (int, error): remember c and b.ptr */
+SEC("uprobe")
+int go_read_enter(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct go_key k = {.g = GO_G(ctx), .tgid = tgid};
+	struct go_read r = {.conn = GO_ARG0(ctx), .buf = GO_ARG1(ctx)};
+
+	if (!wanted(tgid))
+		return 0;
+	bpf_map_update_elem(&go_reads, &k, &r, BPF_ANY);
+	return 0;
+}
+
+/* Each RET of (*Conn).Read: n in AX. */
+SEC("uprobe")
+int go_read_ret(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct go_key k = {.g = GO_G(ctx), .tgid = tgid};
+	__s64 n = (__s64)GO_RET0(ctx);
+	struct go_read *rp, r;
+	bool describe;
+
+	rp = bpf_map_lookup_elem(&go_reads, &k);
+	if (!rp) {
+		if (wanted(tgid))
+			stat_add(SSLPROBE_ST_RET_UNSEEN, 1);
+		return 0;
+	}
+	r = *rp;
+	bpf_map_delete_elem(&go_reads, &k);
+	if (n <= 0 || !go_watched(tgid, &describe) || go_skipped(r.conn, tgid))
+		return 0;
+	record_call(r.conn, r.buf, (__u64)n,
+		    CALL_HOW(SSLPROBE_DIR_RECV, SSLPROBE_STACK_GOTLS, describe));
+	return 0;
+}
+
+/* func (c *Conn) Close() error */
+SEC("uprobe")
+int go_close_enter(struct pt_regs *ctx)
+{
+	conn_freed(GO_ARG0(ctx));
+	return 0;
+}
+
+/* ---- rustls (a Rust program's own TLS) ------------------------------------ */
+
+/*
+ * rustls 0.23's own CommonState methods, found by rustlsfind.c (the method
+ * and its evidence: rustlsfind_notes.md):
+ *   buffer_plaintext(&mut self, payload: &OutboundChunks, ...) -> usize
+ *     rdi = the connection, rsi = 32 bytes: Single {0, ptr, len} or
+ *     Multiple {chunks, nchunks, start, end}; rax at return = bytes taken
+ *   take_received_plaintext(&mut self, bytes: &Payload)
+ *     rdi = the same connection, rsi = 24 bytes {cap, ptr, len}: one
+ *     record's application data
+ * Rust does not move stacks: a return probe is safe here.
+ */
+#define RUSTLS_MAX_SLICES 8
+
+struct rustls_send {
+	__u64 conn;
+	__u64 q[4];
+};
+
+/* The send in flight on each thread (buffer_plaintext is not re-entered). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct rustls_send);
+} rustls_sends SEC(".maps");
+
+SEC("uprobe")
+int rustls_send_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rustls_send v = {.conn = PT_REGS_PARM1(ctx)};
+
+	if (!wanted(id >> 32))
+		return 0;
+	if (bpf_probe_read_user(v.q, sizeof(v.q), (void *)PT_REGS_PARM2(ctx))) {
+		stat_add(SSLPROBE_ST_FAULTS, 1);
+		return 0;
+	}
+	bpf_map_update_elem(&rustls_sends, &id, &v, BPF_ANY);
+	return 0;
+}
+
+/* An HTTP/2 client preface starts a connection: a new one at this address. */
+static __always_inline void rustls_new_conn(__u64 conn, __u64 ubuf, __u64 n)
+{
+	char pri[4] = {};
+
+	if (n >= 4 && !bpf_probe_read_user(pri, sizeof(pri), (void *)ubuf) &&
+	    pri[0] == 'P' && pri[1] == 'R' && pri[2] == 'I' && pri[3] == ' ')
+		conn_freed(conn);
+}
+
+/* Walking a Multiple payload's slices, one bpf_loop step each. */
+struct slices_ctx {
+	const struct rustls_send *v;
+	__u64 skip;     /* bytes of the slices before start still to pass */
+	__u64 left;     /* bytes rustls took, still to record */
+	bool describe;
+};
+
+static long rustls_slice(__u32 i, struct slices_ctx *c)
+{
+	__u64 sl[2] = {}, take;
+
+	if (!c->left || (__u64)i >= c->v->q[1] ||
+	    bpf_probe_read_user(sl, sizeof(sl), (void *)(c->v->q[0] + 16 * (__u64)i)))
+		return 1;
+	if (c->skip >= sl[1]) {
+		c->skip -= sl[1];
+		return 0;
+	}
+	take = sl[1] - c->skip < c->left ? sl[1] - c->skip : c->left;
+	record_call(c->v->conn, sl[0] + c->skip, take,
+		    CALL_HOW(SSLPROBE_DIR_SENT, SSLPROBE_STACK_RUSTLS, c->describe));
+	c->describe = false;
+	c->left -= take;
+	c->skip = 0;
+	return 0;
+}
+
+/* The first n bytes of a Multiple payload: its slices from start on. */
+static __always_inline void rustls_send_slices(const struct rustls_send *v, __u64 n,
+					       bool describe)
+{
+	struct slices_ctx c = {.v = v, .skip = v->q[2], .left = n, .describe = describe};
+
+	bpf_loop(RUSTLS_MAX_SLICES, rustls_slice, &c, 0);
+	if (c.left)
+		stat_add(SSLPROBE_ST_CUT_BYTES, c.left);
+}
+
+SEC("uretprobe")
+int rustls_send_ret(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), n = PT_REGS_RC(ctx);
+	struct rustls_send *vp, v;
+	bool describe;
+
+	vp = bpf_map_lookup_elem(&rustls_sends, &id);
+	if (!vp) {
+		if (wanted(id >> 32))
+			stat_add(SSLPROBE_ST_RET_UNSEEN, 1);
+		return 0;
+	}
+	v = *vp;
+	bpf_map_delete_elem(&rustls_sends, &id);
+	if (!n || !go_watched(id >> 32, &describe) || go_skipped(v.conn, id >> 32))
+		return 0;
+	if (v.q[0] == 0) {
+		__u64 take = n < v.q[2] ? n : v.q[2];
+
+		rustls_new_conn(v.conn, v.q[1], take);
+		record_call(v.conn, v.q[1], take,
+			    CALL_HOW(SSLPROBE_DIR_SENT, SSLPROBE_STACK_RUSTLS, describe));
+	} else {
+		rustls_send_slices(&v, n, describe);
+	}
+	return 0;
+}
+
+SEC("uprobe")
+int rustls_recv_enter(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 conn = PT_REGS_PARM1(ctx), q[3];
+	bool describe;
+
+	if (!go_watched(tgid, &describe) || go_skipped(conn, tgid))
+		return 0;
+	if (bpf_probe_read_user(q, sizeof(q), (void *)PT_REGS_PARM2(ctx))) {
+		stat_add(SSLPROBE_ST_FAULTS, 1);
+		return 0;
+	}
+	if (q[2])
+		record_call(conn, q[1], q[2],
+			    CALL_HOW(SSLPROBE_DIR_RECV, SSLPROBE_STACK_RUSTLS, describe));
 	return 0;
 }
 

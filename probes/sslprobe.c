@@ -34,6 +34,7 @@
 #include "push.h"
 #include "sslprobe.h"
 #include "sslprobe.skel.h"
+#include "tlsfind.h"
 #include "tokentap/decoder.h"
 #include "tokentap/error.h"
 #include "tokentap/record.h"
@@ -177,7 +178,7 @@ static void on_record(tt_record *rec, const tt_conn_info *ci, void *user)
 	TT_RECORD_SET(rec, comm, pr->comm, (size_t)-1);
 	TT_RECORD_SET(rec, exe, pr->exe, (size_t)-1);
 	TT_RECORD_SET(rec, app, pr->app, (size_t)-1);
-	TT_RECORD_SET(rec, tls, "openssl", (size_t)-1);
+	TT_RECORD_SET(rec, tls, tt_tls_stack_name((enum tt_tls_stack)ci->stack), (size_t)-1);
 	/*
 	 * The cgroup v2 path of the calling task comes from its id; on a
 	 * host whose containers live in v1 hierarchies that is "/" and the
@@ -321,6 +322,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 	ci.tid = h->tid;
 	ci.ssl = h->ssl;
 	ci.cgroup_id = h->cgroup_id;
+	ci.stack = h->stack;
 	tt_conns_data(p->conns, &ci,
 		      h->dir == SSLPROBE_DIR_RECV ? TT_DIR_RECV : TT_DIR_SENT,
 		      h->pos, (const char *)data + sizeof(*h), h->len, ts_us);
@@ -422,6 +424,7 @@ static void collect_stats(struct probe *p, tt_pstats *st, size_t nfiles)
 	G("exec_gate_fs", p->gate_st.filesystems);
 	G("files", nfiles);
 	G("uprobes_now", tt_attach_links(p->att));
+	K("unhookable_files", tt_attach_unhookable(p->att));
 #undef K
 #undef G
 }

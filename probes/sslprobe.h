@@ -34,6 +34,17 @@ enum sslprobe_type {
 	SSLPROBE_EV_EXEC = 5,
 };
 
+/*
+ * Whose TLS code a call went through (the attach cookie of its uprobe);
+ * the same values as tt_tls_stack in tlsfind.h.
+ */
+enum sslprobe_stack {
+	SSLPROBE_STACK_OPENSSL = 0,
+	SSLPROBE_STACK_BORINGSSL = 1,
+	SSLPROBE_STACK_GOTLS = 2,
+	SSLPROBE_STACK_RUSTLS = 3,
+};
+
 enum sslprobe_dir {
 	SSLPROBE_DIR_SENT = 0, /* SSL_write*: the process sent these bytes */
 	SSLPROBE_DIR_RECV = 1, /* SSL_read*: the process received them */
@@ -50,7 +61,8 @@ struct sslprobe_hdr {
 	__u32 len;       /* DATA: bytes in data[] */
 	__u8 type;       /* enum sslprobe_type */
 	__u8 dir;        /* enum sslprobe_dir */
-	__u8 _pad[2];
+	__u8 stack;      /* DATA: enum sslprobe_stack, whose TLS code */
+	__u8 _pad;
 };
 
 /* Only hdr plus len bytes of data are in the ring: never a fixed size. */
