@@ -10,6 +10,10 @@ figure that differs, or a record that matches no response (counted twice).
   check_records.py --records OUT --mock-log LOG --port PORT --expect EXPECT
                    [--side client|server] [--comm NAME] [--pid PID]
                    [--after SEQ] [--http 1.1|2] [--min N] [--allow-extra]
+                   [--want FIELD=VALUE ...]
+
+--want checks a field of every matched record (a string field, compared as
+written: --want tls=gotls --want app=codex).
 """
 
 import argparse
@@ -44,7 +48,14 @@ def main():
     ap.add_argument("--http", help="only responses of this HTTP version")
     ap.add_argument("--min", type=int, default=1)
     ap.add_argument("--allow-extra", action="store_true")
+    ap.add_argument("--want", action="append", default=[],
+                    metavar="FIELD=VALUE")
     a = ap.parse_args()
+    wants = []
+    for w in a.want:
+        if "=" not in w:
+            ap.error("--want takes FIELD=VALUE, not %r" % w)
+        wants.append(tuple(w.split("=", 1)))
 
     host_suffix = ":" + str(a.port)
     recs = [r for r in load_lines(a.records)
@@ -111,15 +122,19 @@ def main():
         if not r.get("comm") or not r.get("exe") or not r.get("pid"):
             diffs.append("process fields missing: pid=%r comm=%r exe=%r"
                          % (r.get("pid"), r.get("comm"), r.get("exe")))
+        for k, v in wants:
+            if str(r.get(k)) != v:
+                diffs.append("%s=%r want %r" % (k, r.get(k), v))
         if diffs:
             print("FAIL: %s: %s" % (what, "; ".join(diffs)))
             bad += 1
         else:
             print("ok - %s: %s record in=%s out=%s cache_read=%s "
-                  "usage_source=%s (pid %s %s)"
+                  "usage_source=%s (pid %s %s, tls %s)"
                   % (what, a.side, r.get("input_tokens"),
                      r.get("output_tokens"), r.get("cache_read_tokens"),
-                     r.get("usage_source"), r.get("pid"), r.get("comm")))
+                     r.get("usage_source"), r.get("pid"), r.get("comm"),
+                     r.get("tls")))
     extra = [recs[i] for i in range(len(recs)) if i not in used]
     if extra and not a.allow_extra:
         for r in extra:

@@ -14,6 +14,11 @@
 #   probe_node_sdks          skip unless $NODE (Node 18+) runs; install the
 #                            pinned openai and @anthropic-ai/sdk packages
 #                            into $TT_NPM (build/npm) when missing
+#   probe_npm_app NAME       a real LLM program from npm (claude-code,
+#                            codex, bun, gemini-cli; scripts/npm-apps.sh),
+#                            installed when missing; sets NPM_APP to its
+#                            folder; skip when npm or the registry is not
+#                            there
 #
 # The probe sees the whole node, and other tests may run beside this one:
 # checks only look at records whose host is this test's mock port.
@@ -149,4 +154,14 @@ probe_node_sdks() {
 			"openai@$PROBE_OPENAI_VER" "@anthropic-ai/sdk@$PROBE_ANTHROPIC_VER" >/dev/null 2>&1 ||
 			skip "npm could not install openai@$PROBE_OPENAI_VER @anthropic-ai/sdk@$PROBE_ANTHROPIC_VER"
 	fi
+}
+
+# Real LLM programs from npm, pinned in scripts/npm-apps.sh (make test
+# installs them before the tests; this installs one a test run alone needs).
+probe_npm_app() {
+	local name=$1
+	NPM_APP=$("$TT_TOP/scripts/npm-apps.sh" dir "$name")
+	[ -f "$NPM_APP/.installed" ] || "$TT_TOP/scripts/npm-apps.sh" install "$name" >&2
+	[ -f "$NPM_APP/.installed" ] ||
+		skip "npm could not install $name ($(tail -n 1 "$NPM_APP/npm.log" 2>/dev/null))"
 }
