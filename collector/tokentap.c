@@ -19,6 +19,7 @@
 
 #include "common/addr.h"
 #include "config.h"
+#include "exekind.h"
 #include "report.h"
 #include "store.h"
 #include "ship/client.h"
@@ -79,7 +80,10 @@ static void usage_run(FILE *f)
 		"                    (TOKENTAP_MODE=enforce)\n"
 		"  --help            this text\n"
 		"\n"
-		"The agent is looked up next to this program, then in " TT_PREFIX "/lib/tokentap/.\n");
+		"The agent is looked up next to this program, then in " TT_PREFIX "/lib/tokentap/.\n"
+		"It reaches the OpenSSL a program loads: a static program, a Go program or a\n"
+		"Bun build (Claude Code) keeps its TLS inside, so CMD runs with a warning;\n"
+		"tokentap-probe sees those.\n");
 }
 
 static int attr_ok(const char *opt, const char *v)
@@ -119,6 +123,26 @@ static int find_agent(char *out, size_t cap)
 	if (access(out, R_OK) == 0)
 		return 0;
 	return -1;
+}
+
+/*
+ * LD_PRELOAD reaches only the OpenSSL a program loads: say so before
+ * running a program whose TLS is elsewhere, rather than record nothing.
+ */
+static void warn_unreachable(const char *cmd)
+{
+	char path[PATH_MAX];
+	tt_exe_kind k = tt_exe_kind_of(cmd, path, sizeof(path));
+	const char *name = tt_exe_kind_name(k);
+
+	if (!name)
+		return;
+	fprintf(stderr,
+		"tokentap run: %s is %s program: %s, so the agent will see none "
+		"of its LLM calls; tokentap-probe (as root) sees them\n",
+		path, k == TT_EXE_STATIC ? "a static" : k == TT_EXE_GO ? "a Go" : "a Bun",
+		k == TT_EXE_STATIC ? "ld.so never runs, LD_PRELOAD with it"
+				   : "its TLS code is inside the executable");
 }
 
 static int cmd_run(int argc, char **argv)
@@ -200,6 +224,7 @@ static int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	free(preload);
+	warn_unreachable(argv[optind]);
 	execvp(argv[optind], argv + optind);
 	fprintf(stderr, "tokentap run: cannot run %s: %s\n", argv[optind], strerror(errno));
 	return errno == ENOENT ? 127 : 126;

@@ -94,6 +94,26 @@ done
 echo 'int other;' | cc -shared -fPIC -x c - -o "$T/other.so"
 LD_PRELOAD="$T/other.so" "$T/bin/tokentap" run -- env | grep -qx "LD_PRELOAD=$T/bin/libtokentap.so:$T/other.so" ||
 	fail "run: existing LD_PRELOAD not kept after ours"
+# A program the agent cannot enter is run all the same, with a warning
+# that names it and the probe; an ordinary one runs without a word.
+"$T/bin/tokentap" run -- true 2>"$T/w1" || fail "run true"
+[ ! -s "$T/w1" ] || fail "a warning for an ordinary program: $(cat "$T/w1")"
+if echo 'int main(void) { return 3; }' | cc -static -x c - -o "$T/static-prog" 2>/dev/null; then
+	set +e
+	"$T/bin/tokentap" run -- "$T/static-prog" 2>"$T/w2"
+	[ $? = 3 ] || fail "the static program did not run"
+	set -e
+	grep -q "$T/static-prog is a static program: .*tokentap-probe" "$T/w2" ||
+		fail "no warning for a static program: $(cat "$T/w2")"
+	printf '#!/usr/bin/env static-prog\n' >"$T/script"
+	chmod +x "$T/script"
+	PATH=$T:$PATH "$T/bin/tokentap" run -- "$T/script" 2>"$T/w3" || true
+	grep -q "$T/static-prog is a static program" "$T/w3" ||
+		fail "no warning for a script run by a static program: $(cat "$T/w3")"
+	echo "run: warns for a static program (and a script it runs), not for an ordinary one"
+else
+	echo "run: no static libc, the static-program warning is not checked"
+fi
 set +e
 "$T/bin/tokentap" run -- sh -c 'exit 7'; [ $? = 7 ] || fail "exit status not passed through"
 "$T/bin/tokentap" run -- /nonexistent/cmd 2>"$T/e5"; [ $? = 127 ] || fail "missing command exit"
