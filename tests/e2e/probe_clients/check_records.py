@@ -9,7 +9,7 @@ figure that differs, or a record that matches no response (counted twice).
 
   check_records.py --records OUT --mock-log LOG --port PORT --expect EXPECT
                    [--side client|server] [--comm NAME] [--pid PID]
-                   [--after SEQ] [--http 1.1|2] [--min N] [--allow-extra]
+                   [--after SEQ] [--upto SEQ] [--http 1.1|2] [--min N] [--allow-extra]
                    [--want FIELD=VALUE ...]
 
 --want checks a field of every matched record (a string field, compared as
@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--comm")
     ap.add_argument("--pid", type=int)
     ap.add_argument("--after", type=int, default=0)
+    ap.add_argument("--upto", type=int, help="only responses with seq <= this")
     ap.add_argument("--http", help="only responses of this HTTP version")
     ap.add_argument("--min", type=int, default=1)
     ap.add_argument("--allow-extra", action="store_true")
@@ -65,6 +66,7 @@ def main():
             and (a.comm is None or r.get("comm") == a.comm)
             and (a.pid is None or r.get("pid") == a.pid)]
     calls = [e for e in load_lines(a.mock_log) if e["seq"] > a.after
+             and (a.upto is None or e["seq"] <= a.upto)
              and (a.http is None or e["http"] == a.http)]
     if len(calls) < a.min:
         print("FAIL: the mock logged %d responses, expected at least %d"
