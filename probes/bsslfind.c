@@ -62,19 +62,16 @@
  * milliseconds and an answer, never a crash.
  */
 #include <capstone/capstone.h>
-#include <elf.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "elfimg.h"
 #include "tlsfind.h"
 #include "tokentap/error.h"
 
@@ -173,10 +170,9 @@ struct fn {
 };
 
 struct bss {
-	int fd;                   /* -1: an image in memory */
-	const uint8_t *img;       /* the file, mapped */
-	size_t size;
-	const uint8_t *text;      /* .text in img */
+	const tt_elfimg *im;      /* the file */
+	const uint8_t *text;      /* .text in the image */
+	uint64_t toff;            /* its file offset */
 	uint64_t tva, tend;       /* its addresses */
 	int pie;                  /* ET_DYN: no absolute addresses in code */
 	uint64_t name[MAX_NAMES]; /* addresses of the file name */
@@ -212,23 +208,10 @@ static int whyf(struct bss *b, const char *fmt, ...)
 	return TT_ENOTSUP;
 }
 
-static int in_image(size_t size, uint64_t off, uint64_t len)
-{
-	return off <= size && len <= size - off;
-}
-
-static uint32_t load32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* The file offset of a .text address. */
 static uint64_t text_off(const struct bss *b, uint64_t va)
 {
-	return (uint64_t)(b->text - b->img) + (va - b->tva);
+	return b->toff + (va - b->tva);
 }
 
 /* ------------------------------------------------------------------ */
@@ -255,11 +238,8 @@ static int next_chunk(struct bss *b, struct chunk *c, uint64_t off, uint64_t siz
 	if (at >= size)
 		return 0;
 	len = size - at > CHUNK + CHUNK_PAD ? CHUNK + CHUNK_PAD : (size_t)(size - at);
-	if (b->fd < 0)                     /* an image in memory */
-		c->p = b->img + off + at;
-	else if (pread(b->fd, b->buf, len, (off_t)(off + at)) == (ssize_t)len)
-		c->p = b->buf;
-	else
+	c->p = tt_elfimg_read(b->im, off + at, len, b->buf);
+	if (!c->p)
 		return TT_EIO;
 	c->va = va + at;
 	c->len = len;
@@ -269,7 +249,7 @@ static int next_chunk(struct bss *b, struct chunk *c, uint64_t off, uint64_t siz
 
 static int next_text(struct bss *b, struct chunk *c)
 {
-	return next_chunk(b, c, (uint64_t)(b->text - b->img), b->tend - b->tva, b->tva);
+	return next_chunk(b, c, b->toff, b->tend - b->tva, b->tva);
 }
 
 /* ------------------------------------------------------------------ */
@@ -287,7 +267,7 @@ static int path_char(uint8_t c)
  */
 static void name_at(struct bss *b, const Elf64_Shdr *sh, uint64_t at)
 {
-	const uint8_t *s = b->img + sh->sh_offset, *p = s + at, *q;
+	const uint8_t *s = b->im->p + sh->sh_offset, *p = s + at, *q;
 	uint64_t va;
 	size_t k;
 
@@ -348,56 +328,38 @@ static int names_in(struct bss *b, const Elf64_Shdr *sh)
  */
 static int layout(struct bss *b)
 {
-	Elf64_Ehdr eh;
-	Elf64_Shdr sh, strsh;
-	uint64_t i;
+	const tt_elfimg *im = b->im;
+	Elf64_Shdr sh;
+	unsigned i;
 	int r;
 
-	/* headers are copied out: in a hostile file they need not be aligned */
-#define SHDR(k, to) memcpy(&(to), b->img + eh.e_shoff + (k) * sizeof(Elf64_Shdr), \
-			   sizeof(Elf64_Shdr))
-	if (b->size < sizeof(eh))
+	if (!im->elf || !im->shnum)
 		return 0;
-	memcpy(&eh, b->img, sizeof(eh));
-	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_shentsize != sizeof(Elf64_Shdr) ||
-	    eh.e_shnum == 0 || eh.e_shstrndx >= eh.e_shnum ||
-	    !in_image(b->size, eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr)))
-		return 0;
-	SHDR(eh.e_shstrndx, strsh);
-	if (!in_image(b->size, strsh.sh_offset, strsh.sh_size))
-		return 0;
-	for (i = 0; i < eh.e_shnum && b->nname < MAX_NAMES; i++) {
-		SHDR(i, sh);
+	for (i = 0; b->nname < MAX_NAMES && tt_elfimg_shdr(im, i, &sh) == 0; i++) {
 		if (sh.sh_type == SHT_PROGBITS &&
 		    (sh.sh_flags & (SHF_ALLOC | SHF_EXECINSTR | SHF_WRITE)) == SHF_ALLOC &&
-		    in_image(b->size, sh.sh_offset, sh.sh_size) && (r = names_in(b, &sh)) < 0)
+		    tt_elfimg_section_data(im, &sh) && (r = names_in(b, &sh)) < 0)
 			return r;
 	}
 	if (b->nname == 0)
 		return 0;
-	if (eh.e_machine != EM_X86_64)
+	if (im->eh.e_machine != EM_X86_64)
 		return whyf(b, "BoringSSL's " FILE_NAME " is named, but only x86-64 "
-			    "code is read (e_machine %u)", eh.e_machine);
-	b->pie = eh.e_type == ET_DYN;
+			    "code is read (e_machine %u)", im->eh.e_machine);
+	b->pie = im->eh.e_type == ET_DYN;
 
-	for (i = 0; i < eh.e_shnum; i++) {
-		SHDR(i, sh);
-		if (sh.sh_type != SHT_PROGBITS || !(sh.sh_flags & SHF_EXECINSTR) ||
-		    sh.sh_name >= strsh.sh_size || strsh.sh_size - sh.sh_name < sizeof(".text") ||
-		    memcmp(b->img + strsh.sh_offset + sh.sh_name, ".text", sizeof(".text")) != 0)
-			continue;
-		if (!in_image(b->size, sh.sh_offset, sh.sh_size) || sh.sh_size < 16 ||
-		    sh.sh_size > UINT32_MAX || sh.sh_addr > UINT64_MAX - sh.sh_size)
-			return whyf(b, "BoringSSL's " FILE_NAME " is named, but .text is "
-				    "outside the file or not 16 B to 4 GiB");
-		b->text = b->img + sh.sh_offset;
-		b->tva = sh.sh_addr;
-		b->tend = sh.sh_addr + sh.sh_size;
-		return 1;
-	}
-#undef SHDR
-	return whyf(b, "BoringSSL's " FILE_NAME " is named, but the file has no .text");
+	if (!tt_elfimg_section(im, ".text", &sh) || sh.sh_type != SHT_PROGBITS ||
+	    !(sh.sh_flags & SHF_EXECINSTR))
+		return whyf(b, "BoringSSL's " FILE_NAME " is named, but the file has no .text");
+	b->text = tt_elfimg_section_data(im, &sh);
+	if (!b->text || sh.sh_size < 16 || sh.sh_size > UINT32_MAX ||
+	    sh.sh_addr > UINT64_MAX - sh.sh_size)
+		return whyf(b, "BoringSSL's " FILE_NAME " is named, but .text is "
+			    "outside the file or not 16 B to 4 GiB");
+	b->toff = sh.sh_offset;
+	b->tva = sh.sh_addr;
+	b->tend = sh.sh_addr + sh.sh_size;
+	return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -552,7 +514,7 @@ static size_t refs_rip(const struct bss *b, const struct chunk *c, uint64_t *ref
 			break;
 		if (p + 6 > t + c->len || (p[1] & 0xc7) != 0x05)
 			continue;
-		at = c->va + (uint64_t)(p - t) + 6 + (uint64_t)(int64_t)(int32_t)load32(p + 2);
+		at = c->va + (uint64_t)(p - t) + 6 + (uint64_t)(int64_t)(int32_t)tt_elfimg_le32(p + 2);
 		if (is_name(b, at))
 			refs[n++] = c->va + (uint64_t)(p - t) + 2;
 	}
@@ -606,7 +568,7 @@ static int one_call(void *ctx, size_t i)
 	if (i + 5 > c->len)
 		return 0;
 	from = c->va + i;
-	to = from + 5 + (uint64_t)(int64_t)(int32_t)load32(c->p + i + 1);
+	to = from + 5 + (uint64_t)(int64_t)(int32_t)tt_elfimg_le32(c->p + i + 1);
 	if (to < a->b->tva || to >= a->b->tend)
 		return 0;
 	if (a->n == a->cap) {
@@ -1721,7 +1683,7 @@ static int find_all(struct bss *b, tt_ssl_syms *out)
 	return e < 0 ? e : identify(b, out);
 }
 
-/* The analysis of b->img, once it is there; frees what it made. */
+/* The analysis of b->im, once it is there; frees what it made. */
 static int analyse(struct bss *b, tt_ssl_syms *out)
 {
 	size_t i;
@@ -1756,52 +1718,32 @@ out:
 	return r;
 }
 
-/* The same on an image in memory (borrowed); for tests. */
-int tt_bsslfind_mem(const void *image, size_t size, tt_ssl_syms *out, char *why,
-		    size_t cap);
-
 int tt_bsslfind_mem(const void *image, size_t size, tt_ssl_syms *out, char *why,
 		    size_t cap)
 {
-	struct bss b = { .fd = -1, .img = image, .size = size, .why = why, .cap = cap,
-			 .budget = TOTAL_BUDGET };
+	struct bss b = { .why = why, .cap = cap, .budget = TOTAL_BUDGET };
+	tt_elfimg im;
 
+	tt_elfimg_init(&im, image, size);
+	b.im = &im;
 	return analyse(&b, out);
 }
 
 int tt_bsslfind(const char *path, tt_ssl_syms *out, char *why, size_t cap)
 {
 	struct bss b = { .why = why, .cap = cap, .budget = TOTAL_BUDGET };
-	struct stat st;
-	void *img = MAP_FAILED;
+	tt_elfimg im;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (why && cap)
 		why[0] = '\0';
-	b.fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (b.fd < 0)
-		return TT_EIO;
-	if (fstat(b.fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = TT_EIO;
-		goto out;
-	}
-	r = 0;
-	if (st.st_size < (off_t)sizeof(Elf64_Ehdr))
-		goto out;
-	img = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, b.fd, 0);
-	b.buf = malloc(CHUNK + CHUNK_PAD);
-	if (img == MAP_FAILED || !b.buf) {
-		r = img == MAP_FAILED ? TT_EIO : TT_ENOMEM;
-		goto out;
-	}
-	b.img = img;
-	b.size = (size_t)st.st_size;
-	r = analyse(&b, out);
-out:
+	if (tt_elfimg_open(&im, path) < 0)
+		return im.fail == TT_ELFIMG_EMPTY ? 0 : TT_EIO;
+	b.im = &im;
+	b.buf = malloc(CHUNK + CHUNK_PAD);   /* the pass over .text reads into it */
+	r = b.buf ? analyse(&b, out) : TT_ENOMEM;
 	free(b.buf);
-	if (img != MAP_FAILED)
-		munmap(img, (size_t)st.st_size);
-	close(b.fd);
+	tt_elfimg_close(&im);
 	return r;
 }

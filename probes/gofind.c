@@ -60,16 +60,11 @@
  * error or 0, never a read outside it.
  */
 #include <capstone/capstone.h>
-#include <elf.h>
-#include <endian.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "elfimg.h"
 #include "tlsfind.h"
 #include "tokentap/error.h"
 
@@ -93,16 +88,6 @@ static const char *const sym_names[S_N] = {
 /* A symbol: its address and size (0: not found, or size unknown). */
 struct gsym {
 	uint64_t vaddr, size;
-};
-
-/* The image and where its ELF header says the other headers are. */
-struct gimg {
-	const unsigned char *p;
-	size_t size;
-	uint16_t machine;
-	uint64_t phoff, shoff;
-	unsigned phnum, shnum; /* shnum 0: no usable section headers */
-	Elf64_Shdr shstr;      /* section names */
 };
 
 /* One pclntab, its layout parameters resolved (header comment). */
@@ -131,158 +116,10 @@ static int fail(char *why, size_t cap, int err, const char *fmt, ...)
 	return err;
 }
 
-static uint32_t rd32(const unsigned char *p)
+/* The section of that name, with its bytes in the image: 1 and *sh, or 0. */
+static int section(const tt_elfimg *im, const char *name, Elf64_Shdr *sh)
 {
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-/* Is [off, off+len) inside n bytes? */
-static int within(uint64_t n, uint64_t off, uint64_t len)
-{
-	return off <= n && len <= n - off;
-}
-
-/* The headers are copied out: the image gives no alignment promise. */
-static void phdr(const struct gimg *g, unsigned i, Elf64_Phdr *ph)
-{
-	memcpy(ph, g->p + g->phoff + (uint64_t)i * sizeof(*ph), sizeof(*ph));
-}
-
-static void shdr(const struct gimg *g, unsigned i, Elf64_Shdr *sh)
-{
-	memcpy(sh, g->p + g->shoff + (uint64_t)i * sizeof(*sh), sizeof(*sh));
-}
-
-/*
- * 1: a 64-bit little-endian ELF whose program headers are inside it;
- * 0: not one; -1: one whose program headers are not.  Section headers
- * that are not all inside the image (a cut file) are ignored, as if
- * stripped: the segments are still read.
- */
-static int img_open(struct gimg *g, const void *img, size_t size)
-{
-	Elf64_Ehdr eh;
-
-	memset(g, 0, sizeof(*g));
-	g->p = img;
-	g->size = size;
-	if (size < sizeof(eh))
-		return 0;
-	memcpy(&eh, img, sizeof(eh));
-	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return 0;
-	if (eh.e_phentsize != sizeof(Elf64_Phdr) ||
-	    !within(size, eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr)))
-		return -1;
-	g->machine = eh.e_machine;
-	g->phoff = eh.e_phoff;
-	g->phnum = eh.e_phnum;
-	if (eh.e_shnum == 0 || eh.e_shentsize != sizeof(Elf64_Shdr) ||
-	    eh.e_shstrndx >= eh.e_shnum ||
-	    !within(size, eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr)))
-		return 1;
-	g->shoff = eh.e_shoff;
-	g->shnum = eh.e_shnum;
-	shdr(g, eh.e_shstrndx, &g->shstr);
-	if (!within(size, g->shstr.sh_offset, g->shstr.sh_size))
-		g->shnum = 0;
-	return 1;
-}
-
-/* Is the C string at tab[off] (tab n bytes long) exactly s? */
-static int name_is(const unsigned char *tab, uint64_t n, uint64_t off,
-		   const char *s)
-{
-	size_t len;
-
-	if (off >= n || tab[off] != (unsigned char)s[0])
-		return 0; /* most names differ at once: no strlen for them */
-	len = strlen(s);
-	return len < n - off && memcmp(tab + off, s, len + 1) == 0;
-}
-
-/* 1 and *out: the section of that name, its bytes inside the image. */
-static int section(const struct gimg *g, const char *name, Elf64_Shdr *out)
-{
-	unsigned i;
-
-	for (i = 0; i < g->shnum; i++) {
-		shdr(g, i, out);
-		if (!name_is(g->p + g->shstr.sh_offset, g->shstr.sh_size,
-			     out->sh_name, name))
-			continue;
-		if (out->sh_type == SHT_NOBITS ||
-		    !within(g->size, out->sh_offset, out->sh_size))
-			return 0;
-		return 1;
-	}
-	return 0;
-}
-
-/*
- * The file offset of [vaddr, vaddr+len) when one PT_LOAD segment's file
- * bytes hold all of it (and, with exec, the segment is executable), and
- * those bytes are inside the image.  0 and *off, or -1.
- */
-static int vaddr_off(const struct gimg *g, uint64_t vaddr, uint64_t len,
-		     int exec, uint64_t *off)
-{
-	Elf64_Phdr ph;
-	unsigned i;
-
-	for (i = 0; i < g->phnum; i++) {
-		uint64_t d;
-
-		phdr(g, i, &ph);
-		if (ph.p_type != PT_LOAD || (exec && !(ph.p_flags & PF_X)))
-			continue;
-		if (vaddr < ph.p_vaddr)
-			continue;
-		d = vaddr - ph.p_vaddr;
-		if (!within(ph.p_filesz, d, len))
-			continue;
-		if (!within(g->size, ph.p_offset, d) ||
-		    !within(g->size, ph.p_offset + d, len))
-			return -1;
-		*off = ph.p_offset + d;
-		return 0;
-	}
-	return -1;
-}
-
-/* The loaded bytes from file offset off to the end of its segment. */
-static int seg_rest(const struct gimg *g, uint64_t off, uint64_t *vaddr,
-		    uint64_t *len)
-{
-	Elf64_Phdr ph;
-	unsigned i;
-
-	for (i = 0; i < g->phnum; i++) {
-		uint64_t end;
-
-		phdr(g, i, &ph);
-		if (ph.p_type != PT_LOAD || off < ph.p_offset ||
-		    off - ph.p_offset >= ph.p_filesz)
-			continue;
-		end = ph.p_filesz - (off - ph.p_offset);
-		*vaddr = ph.p_vaddr + (off - ph.p_offset);
-		*len = end < g->size - off ? end : g->size - off;
-		return 0;
-	}
-	return -1;
+	return tt_elfimg_section(im, name, sh) && tt_elfimg_section_data(im, sh);
 }
 
 /* "go1.19.8", "go1.21rc2", "devel go1.22-abcdef ...": 19, 21, 22; -1. */
@@ -304,17 +141,17 @@ static int version_minor(const unsigned char *s, size_t n)
 }
 
 /* The version in the Go string (data pointer, length) at vaddr; -1. */
-static int version_at(const struct gimg *g, uint64_t vaddr)
+static int version_at(const tt_elfimg *im, uint64_t vaddr)
 {
 	uint64_t off, ptr, len;
 
-	if (!vaddr || vaddr_off(g, vaddr, 16, 0, &off) < 0)
+	if (!vaddr || tt_elfimg_va_off(im, vaddr, 16, &off) < 0)
 		return -1;
-	ptr = rd64(g->p + off);
-	len = rd64(g->p + off + 8);
-	if (len == 0 || len > 256 || vaddr_off(g, ptr, len, 0, &off) < 0)
+	ptr = tt_elfimg_le64(im->p + off);
+	len = tt_elfimg_le64(im->p + off + 8);
+	if (len == 0 || len > 256 || tt_elfimg_va_off(im, ptr, len, &off) < 0)
 		return -1;
-	return version_minor(g->p + off, len);
+	return version_minor(im->p + off, len);
 }
 
 /*
@@ -322,11 +159,11 @@ static int version_at(const struct gimg *g, uint64_t vaddr)
  * 1 when found, *minor its version or -1 when it does not say (pointers
  * that are not in the file).
  */
-static int buildinfo_in(const struct gimg *g, uint64_t off, uint64_t len,
+static int buildinfo_in(const tt_elfimg *im, uint64_t off, uint64_t len,
 			int *minor)
 {
 	static const char magic[] = "\xff Go buildinf:";
-	const unsigned char *b = g->p + off;
+	const unsigned char *b = im->p + off;
 	uint64_t i, n, shift;
 
 	for (i = 0; i + 32 <= len; i += 16)
@@ -339,7 +176,7 @@ static int buildinfo_in(const struct gimg *g, uint64_t off, uint64_t len,
 	if (b[14] != 8 || (b[15] & 1)) /* 32-bit or big-endian */
 		return 1;
 	if (!(b[15] & 2)) {
-		*minor = version_at(g, rd64(b + 16));
+		*minor = version_at(im, tt_elfimg_le64(b + 16));
 		return 1;
 	}
 	/* Go 1.18 on: uvarint length, then the version string */
@@ -348,7 +185,7 @@ static int buildinfo_in(const struct gimg *g, uint64_t off, uint64_t len,
 		if (!(b[i] & 0x80))
 			break;
 	}
-	if (i < len && !(b[i] & 0x80) && within(len, i + 1, n))
+	if (i < len && !(b[i] & 0x80) && tt_elfimg_within(len, i + 1, n))
 		*minor = version_minor(b + i + 1, n);
 	return 1;
 }
@@ -361,96 +198,50 @@ static int buildinfo_in(const struct gimg *g, uint64_t off, uint64_t len,
  * rare case: the Go linkers always name the section).  1 when found,
  * with *minor as above; 0.
  */
-static int buildinfo(const struct gimg *g, int *minor)
+static int buildinfo(const tt_elfimg *im, int *minor)
 {
+	const struct tt_elfseg *s;
 	Elf64_Shdr sh;
-	Elf64_Phdr ph;
-	uint64_t len;
 	unsigned i;
 
 	*minor = -1;
-	if (section(g, ".go.buildinfo", &sh))
-		return buildinfo_in(g, sh.sh_offset, sh.sh_size, minor);
-	for (i = 0; i < g->phnum && !g->shnum; i++) {
-		phdr(g, i, &ph);
-		if (ph.p_type != PT_LOAD || (ph.p_flags & (PF_X | PF_W)) != PF_W ||
-		    ph.p_offset >= g->size)
-			continue;
-		len = ph.p_filesz < g->size - ph.p_offset ? ph.p_filesz
-							  : g->size - ph.p_offset;
-		if (buildinfo_in(g, ph.p_offset, len, minor))
+	if (section(im, ".go.buildinfo", &sh))
+		return buildinfo_in(im, sh.sh_offset, sh.sh_size, minor);
+	for (i = 0; i < im->nseg && !im->shnum; i++) {
+		s = &im->seg[i];
+		if ((s->flags & (PF_X | PF_W)) == PF_W &&
+		    buildinfo_in(im, s->off, s->filesz, minor))
 			return 1;
 	}
 	return 0;
 }
 
-/* Each symbol table's wanted names: number found, or TT_EPROTO. */
-static int symtab_find(const struct gimg *g, struct gsym *syms)
+/* The wanted names in .symtab: number found, or TT_EPROTO. */
+static int symtab_find(const tt_elfimg *im, struct gsym *syms)
 {
-	Elf64_Shdr sh, strsh;
-	Elf64_Sym sym;
-	unsigned i, k;
-	uint64_t j, count;
-	int found = 0;
+	uint64_t vaddr[S_N] = { 0 }, size[S_N] = { 0 };
+	unsigned k;
+	int r;
 
-	for (i = 0; i < g->shnum; i++) {
-		shdr(g, i, &sh);
-		if (sh.sh_type != SHT_SYMTAB)
-			continue;
-		if (sh.sh_entsize != sizeof(sym) || sh.sh_link >= g->shnum ||
-		    !within(g->size, sh.sh_offset, sh.sh_size))
-			return TT_EPROTO;
-		shdr(g, sh.sh_link, &strsh);
-		if (!within(g->size, strsh.sh_offset, strsh.sh_size))
-			return TT_EPROTO;
-		count = sh.sh_size / sizeof(sym);
-		for (j = 0; j < count; j++) {
-			memcpy(&sym, g->p + sh.sh_offset + j * sizeof(sym),
-			       sizeof(sym));
-			if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
-				continue;
-			for (k = 0; k < S_N; k++) {
-				if (syms[k].vaddr ||
-				    !name_is(g->p + strsh.sh_offset, strsh.sh_size,
-					     sym.st_name, sym_names[k]))
-					continue;
-				syms[k].vaddr = sym.st_value;
-				syms[k].size = sym.st_size;
-				found++;
-			}
-		}
+	r = tt_elfimg_lookup(im, SHT_SYMTAB, sym_names, S_N, -1, vaddr, size);
+	for (k = 0; k < S_N && r >= 0; k++) {
+		syms[k].vaddr = vaddr[k];
+		syms[k].size = size[k];
 	}
-	return found;
+	return r;
 }
 
 /* The addend of the R_*_RELATIVE dynamic relocation at vaddr, else 0. */
-static uint64_t relative_reloc(const struct gimg *g, uint64_t vaddr)
+static uint64_t relative_reloc(const tt_elfimg *im, uint64_t vaddr)
 {
-	uint64_t rela = 0, relasz = 0, relaent = 0, off, j;
-	Elf64_Phdr ph;
-	Elf64_Dyn dyn;
+	const uint8_t *rela;
+	uint64_t n, j;
 	Elf64_Rela r;
-	unsigned i;
 
-	for (i = 0; i < g->phnum; i++) {
-		phdr(g, i, &ph);
-		if (ph.p_type != PT_DYNAMIC ||
-		    !within(g->size, ph.p_offset, ph.p_filesz))
-			continue;
-		for (j = 0; j + sizeof(dyn) <= ph.p_filesz; j += sizeof(dyn)) {
-			memcpy(&dyn, g->p + ph.p_offset + j, sizeof(dyn));
-			if (dyn.d_tag == DT_RELA)
-				rela = dyn.d_un.d_ptr;
-			else if (dyn.d_tag == DT_RELASZ)
-				relasz = dyn.d_un.d_val;
-			else if (dyn.d_tag == DT_RELAENT)
-				relaent = dyn.d_un.d_val;
-		}
-	}
-	if (relaent != sizeof(r) || vaddr_off(g, rela, relasz, 0, &off) < 0)
+	if (!tt_elfimg_rela(im, &rela, &n))
 		return 0;
-	for (j = 0; j + sizeof(r) <= relasz; j += sizeof(r)) {
-		memcpy(&r, g->p + off + j, sizeof(r));
+	for (j = 0; j < n; j++) {
+		memcpy(&r, rela + j * sizeof(r), sizeof(r));
 		if (r.r_offset == vaddr &&
 		    (ELF64_R_TYPE(r.r_info) == R_X86_64_RELATIVE ||
 		     ELF64_R_TYPE(r.r_info) == R_AARCH64_RELATIVE))
@@ -464,7 +255,7 @@ static uint64_t pcln_pc(const struct pcln *t, uint64_t i)
 {
 	const unsigned char *e = t->p + t->ftab + 2 * i * t->fsz;
 
-	return t->fsz == 4 ? t->text + rd32(e) : rd64(e);
+	return t->fsz == 4 ? t->text + tt_elfimg_le32(e) : tt_elfimg_le64(e);
 }
 
 /* The i-th function's _func: 0, its offset in the table and nameoff. */
@@ -472,14 +263,14 @@ static int pcln_func(const struct pcln *t, uint64_t i, uint64_t *fo,
 		     uint32_t *nameoff)
 {
 	const unsigned char *e = t->p + t->ftab + (2 * i + 1) * t->fsz;
-	uint64_t funcoff = t->fsz == 4 ? rd32(e) : rd64(e);
+	uint64_t funcoff = t->fsz == 4 ? tt_elfimg_le32(e) : tt_elfimg_le64(e);
 
 	/* the entry field is as wide as a functab field, nameoff follows */
-	if (!within(t->size, t->fdata, funcoff) ||
-	    !within(t->size, t->fdata + funcoff, t->fsz + 4))
+	if (!tt_elfimg_within(t->size, t->fdata, funcoff) ||
+	    !tt_elfimg_within(t->size, t->fdata + funcoff, t->fsz + 4))
 		return -1;
 	*fo = t->fdata + funcoff;
-	*nameoff = rd32(t->p + *fo + t->fsz);
+	*nameoff = tt_elfimg_le32(t->p + *fo + t->fsz);
 	return 0;
 }
 
@@ -488,8 +279,8 @@ static int pcln_agrees(const struct pcln *t, uint64_t i, uint64_t fo)
 {
 	const unsigned char *e = t->p + t->ftab + 2 * i * t->fsz;
 
-	return t->fsz == 4 ? rd32(t->p + fo) == rd32(e)
-			   : rd64(t->p + fo) == rd64(e);
+	return t->fsz == 4 ? tt_elfimg_le32(t->p + fo) == tt_elfimg_le32(e)
+			   : tt_elfimg_le64(t->p + fo) == tt_elfimg_le64(e);
 }
 
 /* The layout words of the header (header comment); 0 or TT_EPROTO. */
@@ -515,18 +306,18 @@ static int pcln_layout(struct pcln *t)
 	}
 	if (t->size < 8 + 8 * (uint64_t)words)
 		return TT_EPROTO;
-	t->nfunc = rd64(w);
+	t->nfunc = tt_elfimg_le64(w);
 	t->fsz = 8;
 	if (words == 1) {
 		t->ftab = 16;
 	} else if (words == 7) {
-		t->names = rd64(w + 2 * 8);
-		t->ftab = t->fdata = rd64(w + 6 * 8);
+		t->names = tt_elfimg_le64(w + 2 * 8);
+		t->ftab = t->fdata = tt_elfimg_le64(w + 6 * 8);
 	} else {
 		t->fsz = 4;
-		t->text = rd64(w + 2 * 8);
-		t->names = rd64(w + 3 * 8);
-		t->ftab = t->fdata = rd64(w + 7 * 8);
+		t->text = tt_elfimg_le64(w + 2 * 8);
+		t->names = tt_elfimg_le64(w + 3 * 8);
+		t->ftab = t->fdata = tt_elfimg_le64(w + 7 * 8);
 	}
 	if (t->names >= t->size || t->ftab >= t->size)
 		return TT_EPROTO;
@@ -542,7 +333,7 @@ static int pcln_layout(struct pcln *t)
  * ready to look names up, or TT_EPROTO.  textStart (1.18 on) comes from
  * the header, else its dynamic relocation, else runtime.text.
  */
-static int pcln_open(const struct gimg *g, const unsigned char *p,
+static int pcln_open(const tt_elfimg *im, const unsigned char *p,
 		     uint64_t size, uint64_t vaddr, const struct gsym *syms,
 		     struct pcln *t)
 {
@@ -556,18 +347,18 @@ static int pcln_open(const struct gimg *g, const unsigned char *p,
 	if (size < 16 || p[4] || p[5] ||
 	    (p[6] != 1 && p[6] != 2 && p[6] != 4) || p[7] != 8)
 		return TT_EPROTO;
-	t->magic = rd32(p);
+	t->magic = tt_elfimg_le32(p);
 	if (pcln_layout(t) < 0)
 		return TT_EPROTO;
 	if (t->fsz == 4 && !t->text && vaddr)
-		t->text = relative_reloc(g, vaddr + 8 + 2 * 8);
+		t->text = relative_reloc(im, vaddr + 8 + 2 * 8);
 	if (t->fsz == 4 && !t->text)
 		t->text = syms[S_TEXT].vaddr;
 	/* the functions span code of the file, the first _func agrees */
 	first = pcln_pc(t, 0);
 	end = pcln_pc(t, t->nfunc);
-	if (first >= end || vaddr_off(g, first, 1, 1, &off) < 0 ||
-	    vaddr_off(g, end - 1, 1, 1, &off) < 0 ||
+	if (first >= end || tt_elfimg_code_off(im, first, 1, &off) < 0 ||
+	    tt_elfimg_code_off(im, end - 1, 1, &off) < 0 ||
 	    pcln_func(t, 0, &fo, &nameoff) < 0 || !pcln_agrees(t, 0, fo))
 		return TT_EPROTO;
 	return 0;
@@ -576,7 +367,7 @@ static int pcln_open(const struct gimg *g, const unsigned char *p,
 /* Could the 8 bytes at p begin a 64-bit pclntab header? */
 static int pcln_magic(const unsigned char *p)
 {
-	uint32_t m = rd32(p);
+	uint32_t m = tt_elfimg_le32(p);
 
 	return (m == PCLN_GO118 || m == PCLN_GO120 || m == PCLN_GO116 ||
 		m == PCLN_GO12) && !p[4] && !p[5] && p[7] == 8 &&
@@ -584,26 +375,23 @@ static int pcln_magic(const unsigned char *p)
 }
 
 /* No section says where the pclntab is: the first header that reads. */
-static int pcln_scan(const struct gimg *g, const struct gsym *syms,
+static int pcln_scan(const tt_elfimg *im, const struct gsym *syms,
 		     struct pcln *t)
 {
-	Elf64_Phdr ph;
+	const struct tt_elfseg *s;
 	uint64_t o, end;
 	unsigned i;
 
-	for (i = 0; i < g->phnum; i++) {
-		phdr(g, i, &ph);
-		if (ph.p_type != PT_LOAD || ph.p_offset >= g->size)
-			continue;
-		end = ph.p_filesz < g->size - ph.p_offset
-			      ? ph.p_offset + ph.p_filesz : g->size;
+	for (i = 0; i < im->nseg; i++) {
+		s = &im->seg[i];
+		end = s->off + s->filesz;
 		/* the runtime reads the header as uintptrs: 8-aligned, in
 		 * the file too (p_offset and p_vaddr agree modulo a page) */
-		for (o = (ph.p_offset + 7) & ~(uint64_t)7; o + 16 <= end; o += 8) {
-			if (!pcln_magic(g->p + o))
+		for (o = (s->off + 7) & ~(uint64_t)7; o + 16 <= end; o += 8) {
+			if (!pcln_magic(im->p + o))
 				continue;
-			if (pcln_open(g, g->p + o, end - o,
-				      ph.p_vaddr + (o - ph.p_offset), syms, t) == 0)
+			if (pcln_open(im, im->p + o, end - o,
+				      s->vaddr + (o - s->off), syms, t) == 0)
 				return 1;
 		}
 	}
@@ -611,10 +399,10 @@ static int pcln_scan(const struct gimg *g, const struct gsym *syms,
 }
 
 /* The pclntab's own section: .gopclntab, in a PIE .data.rel.ro.gopclntab. */
-static int pcln_section(const struct gimg *g, Elf64_Shdr *sh)
+static int pcln_section(const tt_elfimg *im, Elf64_Shdr *sh)
 {
-	return section(g, ".gopclntab", sh) ||
-	       section(g, ".data.rel.ro.gopclntab", sh);
+	return section(im, ".gopclntab", sh) ||
+	       section(im, ".data.rel.ro.gopclntab", sh);
 }
 
 /*
@@ -622,24 +410,24 @@ static int pcln_section(const struct gimg *g, Elf64_Shdr *sh)
  * read).  Its section, else runtime.pclntab, else a scan (the caller
  * scans only a file that says it is Go or has no section headers).
  */
-static int pcln_find(const struct gimg *g, const struct gsym *syms,
+static int pcln_find(const tt_elfimg *im, const struct gsym *syms,
 		     struct pcln *t)
 {
 	uint64_t off, vaddr, len;
 	Elf64_Shdr sh;
 
-	if (pcln_section(g, &sh)) {
-		if (pcln_open(g, g->p + sh.sh_offset, sh.sh_size,
+	if (pcln_section(im, &sh)) {
+		if (pcln_open(im, im->p + sh.sh_offset, sh.sh_size,
 			      sh.sh_flags & SHF_ALLOC ? sh.sh_addr : 0, syms, t) < 0)
 			return TT_EPROTO;
 		return 1;
 	}
 	if (syms[S_PCLNTAB].vaddr &&
-	    vaddr_off(g, syms[S_PCLNTAB].vaddr, 16, 0, &off) == 0 &&
-	    seg_rest(g, off, &vaddr, &len) == 0)
-		return pcln_open(g, g->p + off, len, vaddr, syms, t) < 0
+	    tt_elfimg_va_off(im, syms[S_PCLNTAB].vaddr, 16, &off) == 0 &&
+	    tt_elfimg_off_va(im, off, &vaddr, &len) == 0)
+		return pcln_open(im, im->p + off, len, vaddr, syms, t) < 0
 			       ? TT_EPROTO : 1;
-	return pcln_scan(g, syms, t);
+	return pcln_scan(im, syms, t);
 }
 
 /*
@@ -666,7 +454,7 @@ static int pcln_lookup(const struct pcln *t, struct gsym *syms, char *why,
 			uint64_t entry, end;
 
 			if (syms[k].vaddr ||
-			    !name_is(names, nnames, nameoff, sym_names[k]))
+			    !tt_elfimg_str_is(names, nnames, nameoff, sym_names[k]))
 				continue;
 			entry = pcln_pc(t, i);
 			end = pcln_pc(t, i + 1);
@@ -683,10 +471,10 @@ static int pcln_lookup(const struct pcln *t, struct gsym *syms, char *why,
 }
 
 /* Every RET of one function, by disassembling all of it. */
-static int find_rets(const struct gimg *g, const struct gsym *fn,
+static int find_rets(const tt_elfimg *im, const struct gsym *fn,
 		     const char *name, tt_go_func *out, char *why, size_t cap)
 {
-	int arm = g->machine == EM_AARCH64;
+	int arm = im->eh.e_machine == EM_AARCH64;
 	unsigned ret_id = arm ? ARM64_INS_RET : X86_INS_RET;
 	const uint8_t *code;
 	uint64_t off, addr;
@@ -698,7 +486,7 @@ static int find_rets(const struct gimg *g, const struct gsym *fn,
 	if (fn->size == 0 || fn->size > GO_FUNC_MAX)
 		return fail(why, cap, TT_EPROTO, "%s: implausible size %llu",
 			    name, (unsigned long long)fn->size);
-	if (vaddr_off(g, fn->vaddr, fn->size, 1, &off) < 0)
+	if (tt_elfimg_code_off(im, fn->vaddr, fn->size, &off) < 0)
 		return fail(why, cap, TT_EPROTO,
 			    "%s at 0x%llx is not in an executable segment of the file",
 			    name, (unsigned long long)fn->vaddr);
@@ -712,7 +500,7 @@ static int find_rets(const struct gimg *g, const struct gsym *fn,
 		return fail(why, cap, TT_ENOMEM, "Capstone: out of memory");
 	}
 	out->entry = off;
-	code = g->p + off;
+	code = im->p + off;
 	left = fn->size;
 	addr = fn->vaddr;
 	while (left > 0 && r == 0) {
@@ -750,14 +538,14 @@ static int magic_minor(uint32_t magic)
 }
 
 /* The version is known, recent enough, on a machine the probe reads. */
-static int check_abi(const struct gimg *g, int minor, char *why, size_t cap)
+static int check_abi(const tt_elfimg *im, int minor, char *why, size_t cap)
 {
-	int arm = g->machine == EM_AARCH64;
+	int arm = im->eh.e_machine == EM_AARCH64;
 
-	if (g->machine != EM_X86_64 && !arm)
+	if (im->eh.e_machine != EM_X86_64 && !arm)
 		return fail(why, cap, TT_ENOTSUP,
 			    "Go on ELF machine %u: only x86-64 and arm64 are supported",
-			    g->machine);
+			    im->eh.e_machine);
 	if (minor < 0)
 		return fail(why, cap, TT_EPROTO,
 			    "Go version not found (no build info, no runtime.buildVersion)");
@@ -773,7 +561,7 @@ static int check_abi(const struct gimg *g, int minor, char *why, size_t cap)
 }
 
 /* The three functions found, by .symtab or else by the pclntab. */
-static int lookup(const struct gimg *g, struct gsym *syms, int isgo,
+static int lookup(const tt_elfimg *im, struct gsym *syms, int isgo,
 		  int *minor, tt_go_syms *out, char *why, size_t cap)
 {
 	struct pcln t;
@@ -782,7 +570,7 @@ static int lookup(const struct gimg *g, struct gsym *syms, int isgo,
 	/* Go's own .symtab (runtime.text in it) names every function */
 	if (syms[S_WRITE].vaddr || syms[S_READ].vaddr || syms[S_TEXT].vaddr)
 		return 1;
-	r = pcln_find(g, syms, &t);
+	r = pcln_find(im, syms, &t);
 	if (r < 0)
 		return fail(why, cap, TT_EPROTO, "the pclntab does not read");
 	if (r == 0) /* without section headers nothing else said Go */
@@ -794,47 +582,44 @@ static int lookup(const struct gimg *g, struct gsym *syms, int isgo,
 	return r < 0 ? r : 1;
 }
 
-/* tt_gofind_mem but for clearing *out when the answer is not 1. */
-static int gofind(const void *image, size_t size, tt_go_syms *out,
-		  char *why, size_t cap)
+/* find_in but for clearing *out when the answer is not 1. */
+static int gofind(const tt_elfimg *im, tt_go_syms *out, char *why, size_t cap)
 {
 	struct gsym syms[S_N] = { { 0, 0 } };
-	struct gimg g;
 	Elf64_Shdr sh;
 	int r, minor, isgo;
 
-	r = img_open(&g, image, size);
-	if (r <= 0)
+	if (!im->elf || !im->phdrs_ok)
 		return fail(why, cap, 0, "%s",
-			    r == 0 ? "not a 64-bit little-endian ELF file"
-				   : "ELF program headers outside the file");
+			    !im->elf ? "not a 64-bit little-endian ELF file"
+				     : "ELF program headers outside the file");
 	/* build info (1.13 on) or a pclntab section; the rest is not Go */
-	isgo = buildinfo(&g, &minor) || pcln_section(&g, &sh);
-	if (!isgo && g.shnum)
+	isgo = buildinfo(im, &minor) || pcln_section(im, &sh);
+	if (!isgo && im->shnum)
 		return fail(why, cap, 0, "not a Go program");
-	if (symtab_find(&g, syms) < 0)
+	if (symtab_find(im, syms) < 0)
 		memset(syms, 0, sizeof(syms)); /* a broken .symtab: the pclntab */
 	if (minor < 0)
-		minor = version_at(&g, syms[S_BUILDVERSION].vaddr);
-	r = lookup(&g, syms, isgo, &minor, out, why, cap);
-	if (r < 0 && minor >= 0 && check_abi(&g, minor, NULL, 0) < 0)
-		return check_abi(&g, minor, why, cap); /* old: say that instead */
+		minor = version_at(im, syms[S_BUILDVERSION].vaddr);
+	r = lookup(im, syms, isgo, &minor, out, why, cap);
+	if (r < 0 && minor >= 0 && check_abi(im, minor, NULL, 0) < 0)
+		return check_abi(im, minor, why, cap); /* old: say that instead */
 	if (r <= 0)
 		return r < 0 ? r : fail(why, cap, 0, "not a Go program");
 	if (!syms[S_WRITE].vaddr && !syms[S_READ].vaddr)
 		return fail(why, cap, 0, "a Go program without crypto/tls");
-	r = check_abi(&g, minor, why, cap);
+	r = check_abi(im, minor, why, cap);
 	if (r < 0)
 		return r;
 	out->go_minor = minor;
 	if (!syms[S_WRITE].vaddr || !syms[S_READ].vaddr)
 		return fail(why, cap, TT_EPROTO, "%s not found",
 			    sym_names[syms[S_WRITE].vaddr ? S_READ : S_WRITE]);
-	r = find_rets(&g, &syms[S_WRITE], sym_names[S_WRITE], &out->write, why, cap);
+	r = find_rets(im, &syms[S_WRITE], sym_names[S_WRITE], &out->write, why, cap);
 	if (r == 0)
-		r = find_rets(&g, &syms[S_READ], sym_names[S_READ], &out->read, why, cap);
+		r = find_rets(im, &syms[S_READ], sym_names[S_READ], &out->read, why, cap);
 	if (r == 0 && syms[S_CLOSE].vaddr &&
-	    vaddr_off(&g, syms[S_CLOSE].vaddr, 1, 1, &out->close) < 0)
+	    tt_elfimg_code_off(im, syms[S_CLOSE].vaddr, 1, &out->close) < 0)
 		r = fail(why, cap, TT_EPROTO, "%s is not in an executable segment",
 			 sym_names[S_CLOSE]);
 	if (r < 0)
@@ -843,45 +628,42 @@ static int gofind(const void *image, size_t size, tt_go_syms *out,
 		    out->stripped ? "the pclntab" : ".symtab");
 }
 
-/*
- * tt_gofind on an ELF image in memory (borrowed, not modified): what the
- * unit test runs on exact-size copies.  Same contract as tt_gofind.
- */
-int tt_gofind_mem(const void *image, size_t size, tt_go_syms *out,
-		  char *why, size_t cap);
-
-int tt_gofind_mem(const void *image, size_t size, tt_go_syms *out,
-		  char *why, size_t cap)
+/* What tt_gofind and tt_gofind_mem share: *out cleared unless found. */
+static int find_in(const tt_elfimg *im, tt_go_syms *out, char *why, size_t cap)
 {
 	int r;
 
-	memset(out, 0, sizeof(*out));
 	fail(why, cap, 0, "%s", "");
-	r = gofind(image, size, out, why, cap);
+	r = gofind(im, out, why, cap);
 	if (r != 1)
 		memset(out, 0, sizeof(*out));
 	return r;
 }
 
-int tt_gofind(const char *path, tt_go_syms *out, char *why, size_t cap)
+int tt_gofind_mem(const void *image, size_t size, tt_go_syms *out,
+		  char *why, size_t cap)
 {
-	struct stat st;
-	void *img;
-	int fd, r;
+	tt_elfimg im;
 
 	memset(out, 0, sizeof(*out));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(why, cap, TT_EIO, "cannot open %s", path);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-		close(fd);
+	tt_elfimg_init(&im, image, size);
+	return find_in(&im, out, why, cap);
+}
+
+int tt_gofind(const char *path, tt_go_syms *out, char *why, size_t cap)
+{
+	tt_elfimg im;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (tt_elfimg_open(&im, path) < 0) {
+		if (im.fail == TT_ELFIMG_NO_OPEN)
+			return fail(why, cap, TT_EIO, "cannot open %s", path);
+		if (im.fail == TT_ELFIMG_NO_MAP)
+			return fail(why, cap, TT_EIO, "cannot map %s", path);
 		return fail(why, cap, TT_EIO, "%s: not a regular file", path);
 	}
-	img = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (img == MAP_FAILED)
-		return fail(why, cap, TT_EIO, "cannot map %s", path);
-	r = tt_gofind_mem(img, (size_t)st.st_size, out, why, cap);
-	munmap(img, (size_t)st.st_size);
+	r = find_in(&im, out, why, cap);
+	tt_elfimg_close(&im);
 	return r;
 }

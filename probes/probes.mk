@@ -73,7 +73,7 @@ $(PROBE_NULL_SKEL): $(PROBE_NULL_OBJ)
 $(BUILD)/obj/bench/bench_probe_null.o: ALL_CFLAGS += -I$(PROBE_BUILD) -Iprobes
 $(BUILD)/obj/bench/bench_probe_null.o: $(PROBE_NULL_SKEL)
 
-$(PROBE_NULL_BIN): $(BUILD)/obj/bench/bench_probe_null.o $(BUILD)/obj/probes/elfsym.o
+$(PROBE_NULL_BIN): $(BUILD)/obj/bench/bench_probe_null.o $(BUILD)/obj/probes/elfsym.o $(BUILD)/obj/probes/elfimg.o
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(PROBE_LIBS)
 

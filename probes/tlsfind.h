@@ -86,4 +86,16 @@ int tt_gofind(const char *path, tt_go_syms *out, char *why, size_t cap);
 /* bsslfind.c: a BoringSSL linked into a program without its symbols. */
 int tt_bsslfind(const char *path, tt_ssl_syms *out, char *why, size_t cap);
 
+/*
+ * The same on an ELF image in memory (size bytes at image, borrowed, not
+ * modified), with the same answers: what the unit tests run on exact-size
+ * copies, cut and flipped.
+ */
+int tt_rustlsfind_mem(const void *image, size_t size, tt_rustls_syms *out,
+		      char *why, size_t cap);
+int tt_gofind_mem(const void *image, size_t size, tt_go_syms *out,
+		  char *why, size_t cap);
+int tt_bsslfind_mem(const void *image, size_t size, tt_ssl_syms *out,
+		    char *why, size_t cap);
+
 #endif
