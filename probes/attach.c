@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -16,12 +17,14 @@
 
 #include "attach.h"
 #include "elfsym.h"
+#include "sslprobe.h"
 #include "sslprobe.skel.h"
 #include "tlsfind.h"
 #include "tokentap/error.h"
 
 #define ATTACH_MAX_FILES 4096
 #define ATTACH_MAX_CHECKED 65536 /* inodes known not to hold OpenSSL */
+#define ATTACH_MAX_WHYS 256      /* reasons kept for unhookable files */
 
 enum { SYM_WRITE, SYM_WRITE_EX, SYM_READ, SYM_READ_EX, SYM_FREE, SYM_N };
 static const char *const sym_names[SYM_N] = {
@@ -49,6 +52,12 @@ struct hooks {
 	tt_rustls_syms rustls;
 };
 
+/* What the finders said of a file with TLS code they could not hook. */
+struct why {
+	struct file_key key;
+	char text[200];
+};
+
 struct tt_attach {
 	struct sslprobe_bpf *skel;
 	int verbose;
@@ -60,6 +69,8 @@ struct tt_attach {
 	size_t nchecked, capchecked;
 	size_t nlinks;
 	size_t unhookable; /* files with TLS code the probe cannot hook */
+	struct why *whys;  /* the first ATTACH_MAX_WHYS of them */
+	size_t nwhys;
 };
 
 tt_attach *tt_attach_new(struct sslprobe_bpf *skel, int verbose)
@@ -102,6 +113,7 @@ void tt_attach_free(tt_attach *a)
 		file_detach(a, &a->files[i]);
 	free(a->files);
 	free(a->checked);
+	free(a->whys);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
@@ -277,12 +289,36 @@ static int find_hooks(const char *path, struct hooks *h, char *why, size_t cap)
 }
 
 /* A file with TLS code the probe cannot hook: named once, counted. */
-static void unhookable(tt_attach *a, const char *label, enum tt_tls_stack stack,
-		       const char *why)
+static void unhookable(tt_attach *a, struct file_key k, const char *label,
+		       enum tt_tls_stack stack, const char *why)
 {
 	a->unhookable++;
+	if (a->nwhys < ATTACH_MAX_WHYS &&
+	    (a->whys || (a->whys = calloc(ATTACH_MAX_WHYS, sizeof(*a->whys))))) {
+		struct why *w = &a->whys[a->nwhys++];
+
+		w->key = k;
+		snprintf(w->text, sizeof(w->text), "%s: %s",
+			 tt_tls_stack_name(stack), why);
+	}
 	fprintf(stderr, "tokentap-probe: %s carries %s TLS code the probe cannot hook "
 		"(%s): its calls are not seen\n", label, tt_tls_stack_name(stack), why);
+}
+
+/*
+ * Tell the kernel side this file has our uprobes: a process that maps it
+ * is seen, one that opens TLS without it is reported (tls_hello).
+ */
+static void mark_hooked(tt_attach *a, struct file_key k)
+{
+	struct sslprobe_file_key fk = {
+		.ino = k.ino,
+		.dev = major(k.dev) << 20 | minor(k.dev), /* the kernel's MKDEV */
+	};
+	__u8 one = 1;
+
+	bpf_map__update_elem(a->skel->maps.hooked_files, &fk, sizeof(fk), &one,
+			     sizeof(one), BPF_ANY);
 }
 
 static struct afile *new_file(tt_attach *a, struct file_key k, const char *label,
@@ -332,7 +368,7 @@ static int attach_file(tt_attach *a, const char *path, const char *label)
 		if (r != TT_EIO)
 			remember_checked(a, k);
 		if (r < 0 && r != TT_EIO)
-			unhookable(a, label, h.stack, why);
+			unhookable(a, k, label, h.stack, why);
 		return r == TT_EIO ? r : 0;
 	}
 	f = new_file(a, k, label, h.stack);
@@ -350,6 +386,7 @@ static int attach_file(tt_attach *a, const char *path, const char *label)
 		return r;
 	}
 	a->nfiles++;
+	mark_hooked(a, k);
 	if (a->verbose)
 		fprintf(stderr, "tokentap-probe: attached %s (%s, %zu uprobes)\n",
 			f->label, tt_tls_stack_name(f->stack), f->nlinks);
@@ -576,4 +613,56 @@ size_t tt_attach_links(tt_attach *a)
 size_t tt_attach_unhookable(tt_attach *a)
 {
 	return a ? counter(a, &a->unhookable) : 0;
+}
+
+int tt_attach_why(tt_attach *a, const char *path, char *why, size_t cap)
+{
+	struct stat st;
+	int r = 0;
+
+	if (cap)
+		why[0] = '\0';
+	if (stat(path, &st) < 0)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < a->nwhys; i++) {
+		if (a->whys[i].key.dev == st.st_dev && a->whys[i].key.ino == st.st_ino) {
+			snprintf(why, cap, "%s", a->whys[i].text);
+			r = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int tt_attach_pid_hooked(tt_attach *a, int pid)
+{
+	char path[64], line[1024];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	pthread_mutex_lock(&a->lock);
+	while (!found && fgets(line, sizeof(line), f)) {
+		char perms[8];
+		unsigned maj, min;
+		unsigned long long ino;
+		struct file_key k;
+
+		/* start-end perms offset major:minor inode path */
+		if (sscanf(line, "%*s %7s %*s %x:%x %llu", perms, &maj, &min, &ino) != 4 ||
+		    perms[2] != 'x' || ino == 0)
+			continue;
+		k.dev = makedev(maj, min);
+		k.ino = (ino_t)ino;
+		for (size_t i = 0; i < a->nfiles && !found; i++)
+			found = a->files[i].key.dev == k.dev && a->files[i].key.ino == k.ino;
+	}
+	pthread_mutex_unlock(&a->lock);
+	fclose(f);
+	return found;
 }

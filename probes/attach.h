@@ -71,4 +71,17 @@ size_t tt_attach_links(tt_attach *a);
  */
 size_t tt_attach_unhookable(tt_attach *a);
 
+/*
+ * What the finders said of the file at path when it carried TLS code
+ * they could not hook ("boringssl: SSL_write: ..."): 1 and the text in
+ * why, else 0 and "".
+ */
+int tt_attach_why(tt_attach *a, const char *path, char *why, size_t cap);
+
+/*
+ * Does process pid map, executable, a file with our uprobes?  1 yes, 0
+ * no, -1 when it is gone (its /proc/PID/maps cannot be read).
+ */
+int tt_attach_pid_hooked(tt_attach *a, int pid);
+
 #endif

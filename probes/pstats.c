@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "pstats.h"
 
 void tt_pstats_add(tt_pstats *s, const char *name, uint64_t value, int gauge)
@@ -71,6 +72,13 @@ int tt_pstats_json(const tt_pstats *s, const char *host, char *buf, size_t cap)
 	put_group(s, 0, buf, cap, &o);
 	put(buf, cap, &o, ",\"gauges\":");
 	put_group(s, 1, buf, cap, &o);
-	put(buf, cap, &o, "}");
+	put(buf, cap, &o, ",\"unhooked\":[");
+	for (size_t i = 0; i < s->nunhooked; i++) {
+		put(buf, cap, &o, "%s\"", i ? "," : "");
+		if (o < cap)
+			o += tt_json_escape(buf + o, cap - o, s->unhooked[i]);
+		put(buf, cap, &o, "\"");
+	}
+	put(buf, cap, &o, "]}");
 	return o < cap ? (int)o : -1;
 }

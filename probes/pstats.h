@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define TT_PSTATS_MAX 64
+#define TT_PSTATS_UNHOOKED 16 /* paths of programs whose TLS is unseen */
 
 typedef struct tt_pstat {
 	const char *name;  /* [a-z_]+, a static string */
@@ -24,6 +25,10 @@ typedef struct tt_pstat {
 typedef struct tt_pstats {
 	tt_pstat v[TT_PSTATS_MAX];
 	size_t n;
+	/* programs that make TLS connections the probe cannot see
+	 * (unhooked.h): borrowed strings */
+	const char *unhooked[TT_PSTATS_UNHOOKED];
+	size_t nunhooked;
 } tt_pstats;
 
 /* Append one; beyond TT_PSTATS_MAX it is dropped (a build-time bound). */
@@ -33,8 +38,8 @@ void tt_pstats_add(tt_pstats *s, const char *name, uint64_t value, int gauge);
 void tt_pstats_line(const tt_pstats *s, char *buf, size_t cap);
 
 /*
- * {"host":"...","counters":{...},"gauges":{...}} into buf.  Returns its
- * length, or -1 when cap is too small.
+ * {"host":"...","counters":{...},"gauges":{...},"unhooked":[...]} into
+ * buf.  Returns its length, or -1 when cap is too small.
  */
 int tt_pstats_json(const tt_pstats *s, const char *host, char *buf, size_t cap);
 

@@ -26,6 +26,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
 
 #include "sslprobe.h"
@@ -483,33 +484,27 @@ next:
 	return 0;
 }
 
-static __always_inline void describe_process(__u32 tgid, __u32 tid)
+/*
+ * Name the current process in e: who it is, what it runs, its arguments.
+ * Read now, from the process itself, in case it is gone when the loader
+ * looks at /proc.
+ */
+static __always_inline void fill_process(struct sslprobe_proc *e, __u32 tgid,
+					 __u32 tid, __u8 type)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct proc_state *ps = bpf_map_lookup_elem(&procs, &tgid);
-	struct sslprobe_proc *e;
 	struct dentry *d, *parent;
 	__u64 arg_start, arg_end, n;
 	int i;
 
-	if (!ps || ps->described)
-		return;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		stat_add(SSLPROBE_ST_PROC_DROPS, 1);
-		return; /* tried again at the next call */
-	}
-	ps->described = 1;
 	__builtin_memset(e, 0, sizeof(*e));
 	e->hdr.ts_ns = bpf_ktime_get_ns();
 	e->hdr.tgid = tgid;
 	e->hdr.tid = tid;
-	e->hdr.type = SSLPROBE_EV_PROC;
+	e->hdr.type = type;
 	/* when it started, as /proc/PID/stat's starttime: pid reuse */
 	e->hdr.aux = BPF_CORE_READ(task, group_leader, start_boottime);
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	if (ps->agent_hi)
-		e->flags |= SSLPROBE_PROC_AGENT;
 	BPF_CORE_READ_STR_INTO(&e->comm, task, group_leader, comm);
 	d = BPF_CORE_READ(task, mm, exe_file, f_path.dentry);
 #pragma unroll
@@ -525,10 +520,7 @@ static __always_inline void describe_process(__u32 tgid, __u32 tid)
 		bpf_probe_read_kernel_str(e->exe[i], SSLPROBE_EXE_PART, name);
 		d = parent;
 	}
-	/*
-	 * Its arguments name the program a person ran (app): read them now,
-	 * from the process itself, in case it is gone when the loader looks.
-	 */
+	/* its arguments name the program a person ran (app) */
 	arg_start = BPF_CORE_READ(task, mm, arg_start);
 	arg_end = BPF_CORE_READ(task, mm, arg_end);
 	n = arg_end > arg_start ? arg_end - arg_start : 0;
@@ -537,6 +529,24 @@ static __always_inline void describe_process(__u32 tgid, __u32 tid)
 	n &= SSLPROBE_ARGS - 1; /* tells the verifier */
 	if (n && bpf_probe_read_user(e->args, n, (void *)arg_start) == 0)
 		e->args_len = n;
+}
+
+static __always_inline void describe_process(__u32 tgid, __u32 tid)
+{
+	struct proc_state *ps = bpf_map_lookup_elem(&procs, &tgid);
+	struct sslprobe_proc *e;
+
+	if (!ps || ps->described)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_add(SSLPROBE_ST_PROC_DROPS, 1);
+		return; /* tried again at the next call */
+	}
+	ps->described = 1;
+	fill_process(e, tgid, tid, SSLPROBE_EV_PROC);
+	if (ps->agent_hi)
+		e->flags |= SSLPROBE_PROC_AGENT;
 	/*
 	 * Once per process, wake the reader now: it reads /proc/PID (cgroup)
 	 * while the process still exists.
@@ -1030,11 +1040,122 @@ int rustls_recv_enter(struct pt_regs *ctx)
 	return 0;
 }
 
+/* ---- TLS that nothing hooked: never silent ---- */
+
+/* Files the loader put uprobes on (attach.c keeps it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct sslprobe_file_key);
+	__type(value, __u8);
+} hooked_files SEC(".maps");
+
+/*
+ * Processes whose first ClientHello was looked at, by tgid: once each,
+ * until it exits or execs.  LRU: one forgotten is looked at again, no worse.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} hellos SEC(".maps");
+
+/* Does the current process map, executable, a file with our uprobes? */
+static __always_inline bool maps_hooked_file(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct sslprobe_file_key k = {};
+	struct bpf_iter_task_vma it;
+	struct vm_area_struct *vma;
+	bool found = false;
+
+	bpf_iter_task_vma_new(&it, task, 0);
+	while ((vma = bpf_iter_task_vma_next(&it))) {
+		struct inode *ino;
+
+		if (!(vma->vm_flags & VM_EXEC) || !vma->vm_file)
+			continue;
+		ino = BPF_CORE_READ(vma, vm_file, f_inode);
+		k.ino = BPF_CORE_READ(ino, i_ino);
+		k.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+		if (bpf_map_lookup_elem(&hooked_files, &k)) {
+			found = true;
+			break;
+		}
+	}
+	bpf_iter_task_vma_destroy(&it);
+	return found;
+}
+
+/* Do the bytes a TCP send starts with open a TLS ClientHello? */
+static __always_inline bool is_client_hello(struct msghdr *msg)
+{
+	__u8 type = BPF_CORE_READ(msg, msg_iter.iter_type);
+	const char *base = NULL;
+	__u8 b[6];
+
+	if (!bpf_core_field_exists(msg->msg_iter.ubuf) ||
+	    !bpf_core_field_exists(msg->msg_iter.__iov))
+		return false; /* a kernel before 6.4: not looked at */
+	if (type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
+		base = BPF_CORE_READ(msg, msg_iter.ubuf);
+	} else if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
+		const struct iovec *iov = BPF_CORE_READ(msg, msg_iter.__iov);
+
+		base = BPF_CORE_READ(iov, iov_base);
+	}
+	if (!base || bpf_probe_read_user(b, sizeof(b),
+					 base + BPF_CORE_READ(msg, msg_iter.iov_offset)))
+		return false;
+	/* a handshake record (22) of TLS 1.x (3, x) whose first message is
+	 * a ClientHello (1) */
+	return b[0] == 0x16 && b[1] == 0x03 && b[5] == 0x01;
+}
+
+/*
+ * The first bytes of a TCP connection: a process that opens TLS while no
+ * file it maps has our uprobes makes calls no one sees.  Tell the loader,
+ * once a process, so that it names the program.  A tracepoint (kernel
+ * 6.11+), as the kernels without kprobes or ftrace have them too; in the
+ * sender's context, before its bytes are copied.
+ */
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(tls_hello, const struct sock *sk, struct msghdr *msg,
+	     const struct sk_buff *skb, int size_goal)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct sslprobe_proc *e;
+	__u8 one = 1;
+
+	if (BPF_CORE_READ((struct tcp_sock *)sk, bytes_sent) != 0 ||
+	    BPF_CORE_READ(msg, msg_iter.count) < 6)
+		return 0; /* not the first bytes of the connection */
+	if (!wanted(tgid) || bpf_map_lookup_elem(&procs, &tgid) ||
+	    bpf_map_lookup_elem(&hellos, &tgid) || !is_client_hello(msg))
+		return 0;
+	if (bpf_map_update_elem(&hellos, &tgid, &one, BPF_NOEXIST))
+		return 0; /* another thread of it was first */
+	if (maps_hooked_file())
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_add(SSLPROBE_ST_PROC_DROPS, 1);
+		return 0;
+	}
+	fill_process(e, tgid, (__u32)id, SSLPROBE_EV_HELLO);
+	e->hdr.pos = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
 /* The end of a tracked process (or of its program): one event, in order. */
 static __always_inline void process_over(__u32 tgid, __u8 type)
 {
 	struct sslprobe_hdr *h;
 
+	bpf_map_delete_elem(&hellos, &tgid);
 	if (bpf_map_delete_elem(&procs, &tgid))
 		return; /* not one the probe saw calling */
 	bpf_map_delete_elem(&skip_tgids, &tgid);

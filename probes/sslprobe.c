@@ -8,6 +8,7 @@
  * out as records), flush the shipper and destroy everything in reverse.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,6 +39,7 @@
 #include "tokentap/decoder.h"
 #include "tokentap/error.h"
 #include "tokentap/record.h"
+#include "unhooked.h"
 #include "ship/ship.h"
 
 #define MAX_PIDS 1024
@@ -107,14 +109,16 @@ struct probe {
 	tt_attach *att;
 	tt_execgate *gate;
 	tt_execgate_stats gate_st; /* the gate's last counters */
+	size_t unhookable_files;   /* kept past tt_attach_free for the exit line */
 	tt_push *push;             /* our counters to the collector */
 	char host[256];
 	tt_conns *conns;
 	tt_procs *procs;
 	tt_cgnames *cgn;
+	tt_unhooked *unhooked;     /* TLS the probe cannot see */
 	tt_shipper *ship;
 	int64_t mono_to_real_ns;
-	struct bpf_link *exit_link, *exec_link;
+	struct bpf_link *exit_link, *exec_link, *hello_link;
 	long ticks_ns; /* nanoseconds per clock tick of /proc/PID/stat */
 	uint64_t ev_data, ev_free, ev_bad, ev_exit, records;
 };
@@ -275,6 +279,34 @@ static void proc_event(struct probe *p, const struct sslprobe_proc *e)
 	tt_procs_describe(p->procs, e->hdr.tgid, &d);
 }
 
+/*
+ * A process opened TLS while it mapped no file with our uprobes.  A
+ * library it loaded a moment ago may not be attached yet: while it runs,
+ * look at it once more before naming it.
+ */
+static void hello_event(struct probe *p, const struct sslprobe_proc *e)
+{
+	char exe[PATH_MAX], comm[sizeof(e->comm) + 1], why[256], link[64];
+	int pid = (int)e->hdr.tgid;
+	ssize_t n;
+
+	if (tt_attach_scan(p->att, &pid, 1, NULL, NULL) > 0 ||
+	    tt_attach_pid_hooked(p->att, pid) == 1)
+		return;
+	/* /proc names the whole path; the kernel's walk stops at a mount */
+	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	if (n > 0)
+		exe[n] = '\0';
+	else
+		exe_path(e, exe, sizeof(exe));
+	memcpy(comm, e->comm, sizeof(e->comm));
+	comm[sizeof(e->comm)] = '\0';
+	tt_attach_why(p->att, exe, why, sizeof(why));
+	tt_unhooked_note(p->unhooked, exe, (uint32_t)pid, comm, (unsigned)e->hdr.pos,
+			 why);
+}
+
 /* Exit or exec: every connection of the process is over. */
 static void process_over(struct probe *p, const struct sslprobe_hdr *h,
 			 int64_t ts_us)
@@ -307,6 +339,11 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (h->type == SSLPROBE_EV_PROC) {
 		if (size >= sizeof(struct sslprobe_proc))
 			proc_event(p, data);
+		return 0;
+	}
+	if (h->type == SSLPROBE_EV_HELLO) {
+		if (size >= sizeof(struct sslprobe_proc))
+			hello_event(p, data);
 		return 0;
 	}
 	if (h->type == SSLPROBE_EV_EXIT || h->type == SSLPROBE_EV_EXEC) {
@@ -424,7 +461,12 @@ static void collect_stats(struct probe *p, tt_pstats *st, size_t nfiles)
 	G("exec_gate_fs", p->gate_st.filesystems);
 	G("files", nfiles);
 	G("uprobes_now", tt_attach_links(p->att));
-	K("unhookable_files", tt_attach_unhookable(p->att));
+	if (p->att)
+		p->unhookable_files = tt_attach_unhookable(p->att);
+	K("unhookable_files", p->unhookable_files);
+	K("tls_unhooked", tt_unhooked_procs(p->unhooked));
+	G("tls_unhooked_programs", tt_unhooked_programs(p->unhooked));
+	st->nunhooked = tt_unhooked_list(p->unhooked, st->unhooked, TT_PSTATS_UNHOOKED);
 #undef K
 #undef G
 }
@@ -496,6 +538,34 @@ static void on_gone(uint32_t tgid, void *arg)
 	struct probe *p = arg;
 
 	tt_conns_end_tgid(p->conns, tgid, now_us(p));
+}
+
+/*
+ * Open, size and load the BPF programs; with_hello: with the TLS watch
+ * (tls_hello).  0, or a negative errno (-ENOMEM: said already).
+ */
+static int load_bpf(struct probe *p, int with_hello)
+{
+	int ncpu = libbpf_num_possible_cpus();
+
+	p->skel = sslprobe_bpf__open();
+	if (!p->skel) {
+		fprintf(stderr, "tokentap-probe: cannot open the BPF object: %s\n",
+			strerror(errno));
+		return -errno;
+	}
+	p->skel->rodata->filter_tgids = p->o.npids > 0;
+	p->skel->rodata->wake_bytes = ((__u64)p->o.ringbuf_mb << 20) / 8;
+	if (ncpu <= 0 ||
+	    bpf_map__set_max_entries(p->skel->maps.scratch, (__u32)ncpu) ||
+	    bpf_map__set_max_entries(p->skel->maps.events,
+				     p->o.ringbuf_mb << 20)) {
+		fprintf(stderr, "tokentap-probe: cannot size the BPF maps\n");
+		return -ENOMEM;
+	}
+	if (!with_hello)
+		bpf_program__set_autoload(p->skel->progs.tls_hello, false);
+	return sslprobe_bpf__load(p->skel);
 }
 
 static int parse_int(const char *s, long min, long max, long *out)
@@ -653,7 +723,7 @@ int main(int argc, char **argv)
 	struct probe p = { 0 };
 	struct sigaction sa = { 0 };
 	int64_t next_scan, next_stats = 0, t;
-	int err, ret = EXIT_FAIL, ncpu;
+	int err, ret = EXIT_FAIL;
 	__u32 self = (__u32)getpid();
 	size_t i, nfiles = 0;
 
@@ -669,24 +739,21 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	p.skel = sslprobe_bpf__open();
-	if (!p.skel) {
-		fprintf(stderr, "tokentap-probe: cannot open the BPF object: %s\n",
-			strerror(errno));
-		ret = EXIT_NO_BPF;
+	err = load_bpf(&p, 1);
+	if (err == -ENOMEM)
 		goto cleanup;
+	if (err) {
+		/* an older kernel may refuse only the TLS watch: go without */
+		int first = err;
+
+		sslprobe_bpf__destroy(p.skel);
+		p.skel = NULL;
+		err = load_bpf(&p, 0);
+		if (!err)
+			fprintf(stderr, "tokentap-probe: the kernel refused the TLS "
+				"watch (%s): programs whose TLS cannot be hooked "
+				"will not be named\n", strerror(-first));
 	}
-	p.skel->rodata->filter_tgids = p.o.npids > 0;
-	p.skel->rodata->wake_bytes = ((__u64)p.o.ringbuf_mb << 20) / 8;
-	ncpu = libbpf_num_possible_cpus();
-	if (ncpu <= 0 ||
-	    bpf_map__set_max_entries(p.skel->maps.scratch, (__u32)ncpu) ||
-	    bpf_map__set_max_entries(p.skel->maps.events,
-				     p.o.ringbuf_mb << 20)) {
-		fprintf(stderr, "tokentap-probe: cannot size the BPF maps\n");
-		goto cleanup;
-	}
-	err = sslprobe_bpf__load(p.skel);
 	if (err) {
 		fprintf(stderr, "tokentap-probe: the kernel refused the BPF "
 			"programs: %s%s\n", strerror(-err),
@@ -712,13 +779,20 @@ int main(int argc, char **argv)
 		ret = EXIT_NO_BPF;
 		goto cleanup;
 	}
+	/* TLS opened with nothing hooked (unhooked.h) */
+	if (bpf_program__autoload(p.skel->progs.tls_hello) &&
+	    !(p.hello_link = bpf_program__attach(p.skel->progs.tls_hello)))
+		fprintf(stderr, "tokentap-probe: cannot watch TLS connections "
+			"(%s): programs whose TLS cannot be hooked will not be "
+			"named\n", strerror(errno));
 	p.ticks_ns = 1000000000L / sysconf(_SC_CLK_TCK);
 
 	p.conns = tt_conns_new(on_record, &p, 0, NULL);
 	p.procs = tt_procs_new(0);
+	p.unhooked = tt_unhooked_new();
 	p.cgn = tt_cgnames_new(NULL); /* NULL without cgroup2: fine */
 	p.att = tt_attach_new(p.skel, p.o.verbose);
-	if (!p.conns || !p.procs || !p.att) {
+	if (!p.conns || !p.procs || !p.att || !p.unhooked) {
 		fprintf(stderr, "tokentap-probe: out of memory\n");
 		goto cleanup;
 	}
@@ -807,10 +881,13 @@ cleanup:
 		tt_execgate_get_stats(p.gate, &p.gate_st);
 	tt_execgate_stop(p.gate);  /* allows whatever exec still waits */
 	p.gate = NULL;
-	if (p.att)
+	if (p.att) {
 		nfiles = tt_attach_files(p.att);
+		p.unhookable_files = tt_attach_unhookable(p.att);
+	}
 	tt_attach_free(p.att);     /* no more events from here on */
 	p.att = NULL;
+	bpf_link__destroy(p.hello_link);
 	bpf_link__destroy(p.exec_link);
 	bpf_link__destroy(p.exit_link);
 	if (p.rb)
@@ -831,6 +908,7 @@ cleanup:
 	ring_buffer__free(p.rb);
 	tt_cgnames_free(p.cgn);
 	tt_procs_free(p.procs);
+	tt_unhooked_free(p.unhooked);
 	sslprobe_bpf__destroy(p.skel);
 	return ret;
 }

@@ -32,6 +32,12 @@ enum sslprobe_type {
 	 */
 	SSLPROBE_EV_EXIT = 4,
 	SSLPROBE_EV_EXEC = 5,
+	/*
+	 * A process sent a TLS ClientHello but maps no file the probe put
+	 * uprobes on: its TLS is out of sight (struct sslprobe_proc, hdr.pos
+	 * = the server's port).  Once per process.
+	 */
+	SSLPROBE_EV_HELLO = 6,
 };
 
 /*
@@ -93,6 +99,16 @@ struct sslprobe_proc {
 	__u32 args_len; /* bytes in args[] (the arguments may be longer) */
 	__u32 _pad2;
 	char args[SSLPROBE_ARGS]; /* NUL-separated, as /proc/PID/cmdline */
+};
+
+/*
+ * Key of the hooked_files map: a file the loader put uprobes on.  dev is
+ * the kernel's encoding (major << 20 | minor), not st_dev's.
+ */
+struct sslprobe_file_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 _pad; /* zero */
 };
 
 /* Key of the skip_conns map: the connection, as in the events. */
