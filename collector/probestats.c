@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 
+#include "common/json.h"
 #include "probestats.h"
 #include "tokentap/error.h"
 
@@ -17,6 +18,8 @@
 #define PS_HOST_MAX 64
 #define PS_FORGET_US (3600LL * 1000000) /* a host silent this long goes */
 #define PS_I53 ((double)(1LL << 53))
+#define PS_UNHOOKED_MAX 16        /* programs whose TLS a probe cannot see */
+#define PS_PATH_MAX 256
 
 struct value {
 	char name[PS_NAME_MAX + 1];
@@ -28,6 +31,8 @@ struct host {
 	int64_t seen_us;
 	struct value counters[PS_MAX_VALUES], gauges[PS_MAX_VALUES];
 	size_t ncounters, ngauges;
+	char unhooked[PS_UNHOOKED_MAX][PS_PATH_MAX + 1];
+	size_t nunhooked;
 };
 
 struct tt_probestats {
@@ -124,6 +129,41 @@ static int read_values(const cJSON *obj, const char *what, struct value *v,
 	return 0;
 }
 
+/* "unhooked": a list of program paths, printable, without control bytes. */
+static int read_paths(const cJSON *arr, struct host *h, char *err, size_t errlen)
+{
+	const cJSON *it;
+
+	h->nunhooked = 0;
+	if (!arr)
+		return 0;
+	if (!cJSON_IsArray(arr)) {
+		snprintf(err, errlen, "unhooked: expected an array of paths");
+		return TT_EINVAL;
+	}
+	cJSON_ArrayForEach(it, arr) {
+		const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
+		size_t n = s ? strlen(s) : 0;
+
+		if (h->nunhooked == PS_UNHOOKED_MAX) {
+			snprintf(err, errlen, "unhooked: more than %d paths", PS_UNHOOKED_MAX);
+			return TT_EINVAL;
+		}
+		if (!s || n == 0 || n > PS_PATH_MAX) {
+			snprintf(err, errlen, "unhooked: a path is a string of 1 to %d bytes",
+				 PS_PATH_MAX);
+			return TT_EINVAL;
+		}
+		for (size_t k = 0; k < n; k++)
+			if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f) {
+				snprintf(err, errlen, "unhooked: control characters in a path");
+				return TT_EINVAL;
+			}
+		memcpy(h->unhooked[h->nunhooked++], s, n + 1);
+	}
+	return 0;
+}
+
 /* The slot of host name, a free one, or one silent for too long. */
 static struct host *slot_for(tt_probestats *ps, const char *name, int64_t now_us)
 {
@@ -162,7 +202,8 @@ int tt_probestats_put(tt_probestats *ps, const char *json, size_t len,
 	if (read_values(cJSON_GetObjectItemCaseSensitive(doc, "counters"), "counters",
 			h.counters, &h.ncounters, err, errlen) ||
 	    read_values(cJSON_GetObjectItemCaseSensitive(doc, "gauges"), "gauges",
-			h.gauges, &h.ngauges, err, errlen))
+			h.gauges, &h.ngauges, err, errlen) ||
+	    read_paths(cJSON_GetObjectItemCaseSensitive(doc, "unhooked"), &h, err, errlen))
 		goto out;
 	h.seen_us = now_us;
 	pthread_mutex_lock(&ps->lock);
@@ -246,6 +287,46 @@ int tt_probestats_render(tt_probestats *ps, int64_t now_us, tt_buf *out)
 			if (!seen_before(ps, i, h->gauges[k].name, 1, now_us))
 				rc = render_family(ps, h->gauges[k].name, 1, now_us, out);
 	}
+	pthread_mutex_unlock(&ps->lock);
+	return rc;
+}
+
+/* One host's document, as posted (host, counters, gauges, unhooked). */
+static int host_json(const struct host *h, tt_buf *out)
+{
+	int rc = tt_buf_printf(out, "{\"host\":\"%s\",\"counters\":{", h->name);
+
+	for (size_t k = 0; k < h->ncounters && !rc; k++)
+		rc = tt_buf_printf(out, "%s\"%s\":%llu", k ? "," : "", h->counters[k].name,
+				   (unsigned long long)h->counters[k].v);
+	rc = rc ? rc : tt_buf_adds(out, "},\"gauges\":{");
+	for (size_t k = 0; k < h->ngauges && !rc; k++)
+		rc = tt_buf_printf(out, "%s\"%s\":%llu", k ? "," : "", h->gauges[k].name,
+				   (unsigned long long)h->gauges[k].v);
+	rc = rc ? rc : tt_buf_adds(out, "},\"unhooked\":[");
+	for (size_t k = 0; k < h->nunhooked && !rc; k++) {
+		char esc[PS_PATH_MAX * TT_JSON_ESC_MAX + 1];
+
+		tt_json_escape(esc, sizeof(esc), h->unhooked[k]);
+		rc = tt_buf_printf(out, "%s\"%s\"", k ? "," : "", esc);
+	}
+	return rc ? rc : tt_buf_adds(out, "]}");
+}
+
+int tt_probestats_json(tt_probestats *ps, int64_t now_us, tt_buf *out)
+{
+	int rc, first = 1;
+
+	pthread_mutex_lock(&ps->lock);
+	rc = tt_buf_adds(out, "{\"probes\":[");
+	for (size_t i = 0; i < ps->n && !rc; i++) {
+		if (now_us - ps->hosts[i].seen_us > PS_FORGET_US)
+			continue;
+		rc = first ? 0 : tt_buf_adds(out, ",");
+		rc = rc ? rc : host_json(&ps->hosts[i], out);
+		first = 0;
+	}
+	rc = rc ? rc : tt_buf_adds(out, "]}\n");
 	pthread_mutex_unlock(&ps->lock);
 	return rc;
 }

@@ -5,7 +5,8 @@
  * few seconds (POST /v1/probe) as
  *
  *	{"host": "node-1", "counters": {"calls": 123, "dropped_events": 0, ...},
- *	 "gauges": {"conns_live": 4, ...}}
+ *	 "gauges": {"conns_live": 4, ...},
+ *	 "unhooked": ["/opt/x/bin/agent", ...]}
  *
  * and tokentapd serves the latest of each host as
  *
@@ -14,7 +15,9 @@
  *
  * Bounded: at most max_hosts hosts (a new host past that is refused and
  * counted), 64 counters and 64 gauges a host, names of [a-z_] only, and a
- * host silent for an hour is forgotten.  The only label is the host.
+ * host silent for an hour is forgotten.  The only label is the host;
+ * "unhooked" (at most 16 paths of up to 256 bytes: programs that make TLS
+ * connections the probe cannot see) is served by GET /v1/probe only.
  * Kept in memory: after a restart of tokentapd, each probe's next post
  * brings its series back.  Thread-safe.
  */
@@ -41,5 +44,11 @@ int tt_probestats_put(tt_probestats *ps, const char *json, size_t len,
 
 /* Append the tokentap_probe_* families (Prometheus text) to out. */
 int tt_probestats_render(tt_probestats *ps, int64_t now_us, tt_buf *out);
+
+/*
+ * GET /v1/probe: {"probes": [each host's latest document]}.  The paths of
+ * the programs whose TLS a probe cannot see are here, not in /metrics.
+ */
+int tt_probestats_json(tt_probestats *ps, int64_t now_us, tt_buf *out);
 
 #endif

@@ -497,6 +497,14 @@ static enum MHD_Result answer_get(struct tt_server *srv, struct MHD_Connection *
 					  "metrics: out of memory");
 		}
 		return send_buf(conn, MHD_HTTP_OK, &out, "text/plain; version=0.0.4; charset=utf-8");
+	case R_PROBE:
+		tt_buf_init(&out, 16u << 20);
+		if (tt_probestats_json(srv->probes, tt_real_us(), &out)) {
+			tt_buf_free(&out);
+			return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					  "probe: out of memory");
+		}
+		return send_json(conn, MHD_HTTP_OK, &out);
 	case R_HEALTHZ:
 		tt_buf_init(&out, 256);
 		if (tt_buf_printf(&out, "{\"status\":\"ok\",\"records\":%lld}\n",
@@ -554,8 +562,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (route == R_NONE)
 			return send_error(conn, MHD_HTTP_NOT_FOUND,
 					  "not found; the API is POST /v1/records, POST /v1/lease, "
-					  "POST /v1/probe, GET /v1/usage, /v1/verdict, /v1/alerts, "
+					  "POST /v1/probe, GET /v1/usage, /v1/verdict, /v1/alerts, /v1/probe, "
 					  "/metrics, /healthz");
+		/* GET /v1/probe reads what the probes posted */
+		if (route == R_PROBE && is_get)
+			return answer_get(srv, conn, route);
 		if (is_post_route(route) && !is_post)
 			return send_405(conn, "POST");
 		if (!is_post_route(route) && !is_get)

@@ -1,11 +1,14 @@
 /*
  * fuzz_col_probestats.c - libFuzzer target for POST /v1/probe: any body
- * is kept or refused, never crashes or leaks, and what /metrics then
- * serves holds only tokentap_probe_ lines of names and hosts it checked.
+ * is kept or refused, never crashes or leaks, what /metrics then serves
+ * holds only tokentap_probe_ lines of names and hosts it checked, and
+ * GET /v1/probe's document is JSON.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cJSON.h>
 
 #include "probestats.h"
 
@@ -30,6 +33,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			l = nl + 1;
 		}
+	}
+	tt_buf_free(&b);
+	tt_buf_init(&b, 1 << 22);
+	if (tt_probestats_json(ps, 2000, &b) == 0) {
+		cJSON *doc = cJSON_Parse(b.data);
+
+		if (!doc)
+			abort();
+		cJSON_Delete(doc);
 	}
 	tt_buf_free(&b);
 	tt_probestats_free(ps);

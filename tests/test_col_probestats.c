@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <cJSON.h>
 
 #include "../collector/probestats.h"
 #include "tokentap/error.h"
@@ -140,6 +142,56 @@ static void test_largest_value(void **state)
 	tt_probestats_free(ps);
 }
 
+/* "unhooked": the paths go to GET /v1/probe's document, never to /metrics. */
+static void test_unhooked_paths(void **state)
+{
+	tt_probestats *ps = tt_probestats_new(0);
+	char many[4096], path[300];
+	size_t o;
+	tt_buf b;
+	cJSON *doc, *list;
+
+	(void)state;
+	assert_int_equal(put(ps, "{\"host\":\"n1\",\"counters\":{\"tls_unhooked\":3},"
+			 "\"unhooked\":[\"/opt/a b/agent\",\"/usr/bin/q\\\"x\"]}", T0), 0);
+	tt_buf_init(&b, 1 << 20);
+	assert_int_equal(tt_probestats_json(ps, T0, &b), 0);
+	assert_non_null(b.data);
+	doc = cJSON_Parse(b.data);
+	assert_non_null(doc);
+	list = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "probes"), 0),
+				   "unhooked");
+	assert_int_equal(cJSON_GetArraySize(list), 2);
+	assert_string_equal(cJSON_GetArrayItem(list, 0)->valuestring, "/opt/a b/agent");
+	assert_string_equal(cJSON_GetArrayItem(list, 1)->valuestring, "/usr/bin/q\"x");
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		cJSON_GetObjectItem(doc, "probes"), 0), "counters"), "tls_unhooked")->valueint, 3);
+	cJSON_Delete(doc);
+	tt_buf_free(&b);
+	assert_null(strstr(render(ps, T0, &b), "agent"));
+	assert_non_null(strstr(b.data, "tokentap_probe_tls_unhooked_total{host=\"n1\"} 3"));
+	tt_buf_free(&b);
+
+	/* refused: not an array, not strings, control bytes, too long, too many */
+	assert_int_equal(put(ps, "{\"host\":\"n1\",\"unhooked\":\"/x\"}", T0), TT_EINVAL);
+	assert_int_equal(put(ps, "{\"host\":\"n1\",\"unhooked\":[1]}", T0), TT_EINVAL);
+	assert_int_equal(put(ps, "{\"host\":\"n1\",\"unhooked\":[\"\"]}", T0), TT_EINVAL);
+	assert_int_equal(put(ps, "{\"host\":\"n1\",\"unhooked\":[\"/a\\nb\"]}", T0), TT_EINVAL);
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	snprintf(many, sizeof(many), "{\"host\":\"n1\",\"unhooked\":[\"/%s\"]}", path);
+	assert_int_equal(put(ps, many, T0), TT_EINVAL);
+	o = (size_t)snprintf(many, sizeof(many), "{\"host\":\"n1\",\"unhooked\":[");
+	for (int i = 0; i < 17; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "%s\"/p%d\"", i ? "," : "", i);
+	snprintf(many + o, sizeof(many) - o, "]}");
+	assert_int_equal(put(ps, many, T0), TT_EINVAL);
+	many[o - strlen(",\"/p16\"")] = '\0'; /* 16 of them: kept */
+	strcat(many, "]}");
+	assert_int_equal(put(ps, many, T0), 0);
+	tt_probestats_free(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -147,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_bad_documents_refused),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_largest_value),
+		cmocka_unit_test(test_unhooked_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
