@@ -52,7 +52,7 @@ probe_start -v
 touch "$go_ready"
 wait "$early" || fail "the Go client already running failed"
 grep -q "attached $gobin/client .*gotls" "$PROBE_LOG" ||
-	fail "the running Go client was not attached: $(grep attached "$PROBE_LOG")"
+	fail "the running Go client was not attached: $(grep -F "$gobin/client" "$PROBE_LOG")"
 
 # 1. Fast: both builds, both protocols, one after the other.
 run_client() { # BUILD PROTO CALLS...
