@@ -24,7 +24,8 @@ static void load_segments(tt_elfimg *im)
 		if (ph.p_type != PT_LOAD)
 			continue;
 		s->vaddr = ph.p_vaddr;
-		s->off = ph.p_offset;
+		/* past the image's end: empty, and p + off stays a valid pointer */
+		s->off = ph.p_offset < im->size ? ph.p_offset : im->size;
 		s->filesz = 0;
 		if (ph.p_offset < im->size)
 			s->filesz = ph.p_filesz < im->size - ph.p_offset

@@ -37,7 +37,7 @@
 /* A PT_LOAD segment, its file bytes cut to what the image holds. */
 struct tt_elfseg {
 	uint64_t vaddr;   /* p_vaddr */
-	uint64_t off;     /* p_offset */
+	uint64_t off;     /* p_offset, but no further than the image's end */
 	uint64_t filesz;  /* p_filesz, but no further than the image's end */
 	uint32_t flags;   /* PF_X, PF_W, PF_R */
 };

@@ -290,6 +290,9 @@ static void hello_event(struct probe *p, const struct sslprobe_proc *e)
 	int pid = (int)e->hdr.tgid;
 	ssize_t n;
 
+	/* the last drain at exit comes after the files are detached */
+	if (!p->att)
+		return;
 	if (tt_attach_scan(p->att, &pid, 1, NULL, NULL) > 0 ||
 	    tt_attach_pid_hooked(p->att, pid) == 1)
 		return;
