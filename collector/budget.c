@@ -9,12 +9,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "tokentap/error.h"
 
-#define ACCT_BUCKETS 4096
-#define MAX_ACCTS 200000      /* distinct (rule, scope) pairs tracked */
-#define MAX_LEASES 10000
 #define US 1000000LL
+#define MAX_LAG (TT_BUDGET_MAX_LAG_S * US)
+#define ACCT_BUCKETS0 4096        /* the accounts' hash grows from here, doubling */
+#define LEASE_BUCKETS 65536       /* two fixed hashes: lease id, (pid, key) */
+#define LOST_BITS 65536           /* per rule: scopes whose spend went uncounted */
+#define SWEEP_MIN 32768           /* hash buckets a tick sweeps at least */
 
 static const char *const field_names[TT_SC_N] = {"task", "tenant", "feature", "pod",
 						  "model"};
@@ -32,47 +35,82 @@ struct rule {
 	int thr[TT_BUDGET_MAX_THRESHOLDS];
 	int nthr;
 	int deny;
+	/* Scopes (by hash bit) whose spend could not be counted for want of an
+	 * account, and until when that spend would have counted. */
+	uint64_t lost[LOST_BITS / 64];
+	int64_t lost_until;
 };
 
+/* A rolling window's bucket. */
+struct bucket {
+	int64_t id;
+	double usd;
+	int64_t tok, calls;
+};
+
+/* What leases hold against an account; made on its first lease. */
+struct hold {
+	int nleases;                 /* live leases pointing here: keeps the account */
+	double usd;                  /* sum over them of max(0, granted - covered) */
+	int64_t tok, calls;
+	double o_usd;                /* holds of evicted leases, until o_until */
+	int64_t o_tok, o_calls, o_until;
+};
+
+/* One (rule, scope): ~120 bytes and the scope; rolling rules add 60 buckets. */
 struct acct {
 	struct acct *next;
+	uint64_t hash;
 	int rule;
-	char *scope;
+	int alerted;                 /* thresholds alerted in alert_win (count) */
 	int64_t win_id;              /* fixed windows */
 	double usd;
 	int64_t tokens, calls;
-	int64_t bid[TT_ROLLING_BUCKETS]; /* rolling: bucket number in each slot */
-	double busd[TT_ROLLING_BUCKETS];
-	int64_t btok[TT_ROLLING_BUCKETS], bcalls[TT_ROLLING_BUCKETS];
-	int alerted;                 /* thresholds alerted in alert_win (count) */
 	int64_t alert_win;
-	int64_t first_us, last_us;
+	int64_t first_us, last_us;   /* budget times of the records (evidence) */
+	int64_t seen_us;             /* last record or lease, collector's clock */
+	struct bucket *bk;           /* rolling: TT_ROLLING_BUCKETS */
+	struct hold *hold;
+	char scope[];
 };
 
 struct lease {
-	struct lease *next;
-	char id[96];
+	struct lease *id_next, *key_next;  /* hash chains */
+	struct lease *older, *newer;       /* renewal order = expiry order */
+	uint64_t id_hash, key_hash;
 	int64_t pid;
-	char *key[TT_SC_N];
 	int64_t expires_us;
 	double g_usd, c_usd;
 	int64_t g_tok, c_tok, g_calls, c_calls;
+	char *key[TT_SC_N];
+	char id[96];
+	int nacct;
+	struct acct *acct[];         /* one per deny rule over its key */
 };
 
 struct tt_budget {
 	pthread_mutex_t mu;
 	struct rule *rules;
 	size_t nrules;
-	struct acct *accts[ACCT_BUCKETS];
-	size_t naccts;
-	struct lease *leases;
-	size_t nleases;
+	struct acct **accts;
+	size_t nbuckets, naccts, max_accts;
+	struct lease **by_id, **by_key;
+	struct lease *oldest, *newest;
+	size_t nleases, max_leases;
 	double fraction;
 	int64_t ttl_us;
 	int64_t max_output;
+	int64_t task_idle_us;
+	int64_t last_sweep;
+	size_t sweep_at;                 /* the tick's next hash bucket */
+	int said_full, said_clamp;
+	struct tt_budget_stats st;
 	tt_alert_fn alert;
 	void *alert_arg;
 };
+
+/* tt_budget_replay() sets it: the arrival time of the record replayed. */
+static _Thread_local int64_t replay_now;
 
 tt_budget *tt_budget_new(void)
 {
@@ -84,7 +122,17 @@ tt_budget *tt_budget_new(void)
 	b->fraction = 0.25;
 	b->ttl_us = 30 * US;
 	b->max_output = 4096;
+	b->max_accts = TT_BUDGET_MAX_ACCOUNTS;
+	b->max_leases = TT_BUDGET_MAX_LEASES;
+	b->task_idle_us = (int64_t)TT_BUDGET_TASK_IDLE_S * US;
 	return b;
+}
+
+static void acct_free(struct acct *a)
+{
+	free(a->bk);
+	free(a->hold);
+	free(a);
 }
 
 static void lease_free(struct lease *l)
@@ -98,25 +146,28 @@ void tt_budget_free(tt_budget *b)
 {
 	if (!b)
 		return;
-	for (size_t i = 0; i < b->nrules; i++)
+	for (size_t i = 0; i < b->nrules; i++) {
 		for (int f = 0; f < TT_SC_N; f++)
 			free(b->rules[i].val[f]);
+	}
 	free(b->rules);
-	for (size_t i = 0; i < ACCT_BUCKETS; i++) {
+	for (size_t i = 0; i < b->nbuckets; i++) {
 		struct acct *a = b->accts[i], *n;
 
 		for (; a; a = n) {
 			n = a->next;
-			free(a->scope);
-			free(a);
+			acct_free(a);
 		}
 	}
-	while (b->leases) {
-		struct lease *n = b->leases->next;
+	free(b->accts);
+	while (b->oldest) {
+		struct lease *n = b->oldest->newer;
 
-		lease_free(b->leases);
-		b->leases = n;
+		lease_free(b->oldest);
+		b->oldest = n;
 	}
+	free(b->by_id);
+	free(b->by_key);
 	pthread_mutex_destroy(&b->mu);
 	free(b);
 }
@@ -385,6 +436,44 @@ out:
 	return rc;
 }
 
+/* One key of the "leases" object. */
+static int parse_lease_key(tt_budget *b, const cJSON *it, char *err, size_t errlen)
+{
+	double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
+	int rc = 0;
+
+	if (strcmp(it->string, "fraction") == 0) {
+		if (!(v > 0 && v <= 1))
+			BAD("leases.fraction: expected a number above 0, at most 1");
+		b->fraction = v;
+	} else if (strcmp(it->string, "ttl_s") == 0) {
+		if (!(v >= 1 && v <= 3600))
+			BAD("leases.ttl_s: expected 1 to 3600 seconds");
+		b->ttl_us = (int64_t)(v * US);
+	} else if (strcmp(it->string, "default_max_output_tokens") == 0) {
+		if (!(v >= 1 && v <= 10000000))
+			BAD("leases.default_max_output_tokens: expected 1 to 10000000");
+		b->max_output = (int64_t)v;
+	} else if (strcmp(it->string, "max_leases") == 0) {
+		if (!(v >= 1 && v <= 10000000 && v == floor(v)))
+			BAD("leases.max_leases: expected a whole number, 1 to 10000000");
+		b->max_leases = (size_t)v;
+	} else if (strcmp(it->string, "max_accounts") == 0) {
+		if (!(v >= 1 && v <= 100000000 && v == floor(v)))
+			BAD("leases.max_accounts: expected a whole number, 1 to 100000000");
+		b->max_accts = (size_t)v;
+	} else if (strcmp(it->string, "task_idle_s") == 0) {
+		if (!(v >= 60 && v <= 366 * 86400.0))
+			BAD("leases.task_idle_s: expected 60 to 31622400 seconds (366 days)");
+		b->task_idle_us = (int64_t)(v * US);
+	} else {
+		BAD("leases.%.64s: unknown key (known: fraction, ttl_s, default_max_output_tokens, "
+		    "max_leases, max_accounts, task_idle_s)", it->string);
+	}
+out:
+	return rc;
+}
+
 int tt_budget_config(tt_budget *b, const cJSON *budgets, const cJSON *leases, char *err,
 		     size_t errlen)
 {
@@ -396,26 +485,9 @@ int tt_budget_config(tt_budget *b, const cJSON *budgets, const cJSON *leases, ch
 	if (leases) {
 		if (!cJSON_IsObject(leases))
 			BAD("leases: expected an object");
-		cJSON_ArrayForEach(it, leases) {
-			double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
-
-			if (strcmp(it->string, "fraction") == 0) {
-				if (!(v > 0 && v <= 1))
-					BAD("leases.fraction: expected a number above 0, at most 1");
-				b->fraction = v;
-			} else if (strcmp(it->string, "ttl_s") == 0) {
-				if (!(v >= 1 && v <= 3600))
-					BAD("leases.ttl_s: expected 1 to 3600 seconds");
-				b->ttl_us = (int64_t)(v * US);
-			} else if (strcmp(it->string, "default_max_output_tokens") == 0) {
-				if (!(v >= 1 && v <= 10000000))
-					BAD("leases.default_max_output_tokens: expected 1 to 10000000");
-				b->max_output = (int64_t)v;
-			} else {
-				BAD("leases.%.64s: unknown key (known: fraction, ttl_s, "
-				    "default_max_output_tokens)", it->string);
-			}
-		}
+		cJSON_ArrayForEach(it, leases)
+			if ((rc = parse_lease_key(b, it, err, errlen)))
+				goto out;
 	}
 	if (!budgets)
 		return 0;
@@ -488,32 +560,171 @@ static uint64_t hash_str(int rule, const char *s)
 	return h;
 }
 
-static struct acct *acct_get(tt_budget *b, int rule, const char *scope, int create)
+/*
+ * The time a record counts at: its ts while that lies within MAX_LAG
+ * before the collector's now, else now.  A client's clock never moves a
+ * window: not forwards (a record from the future would end today's window
+ * and drop today's records as late), nor backwards out of it.
+ */
+static int64_t budget_time(tt_budget *b, int64_t ts, int64_t now)
 {
-	uint64_t h = hash_str(rule, scope) % ACCT_BUCKETS;
+	char when[40];
+
+	if (ts <= now && ts >= now - MAX_LAG)
+		return ts;
+	b->st.records_clamped++;
+	if (!b->said_clamp) {
+		b->said_clamp = 1;
+		tt_rec_format_ts(ts, when, sizeof(when));
+		fprintf(stderr, "tokentapd: budget: a record dated %s is %.0f s %s the collector's "
+			"clock: budgets count such records when they arrive (said once)\n", when,
+			fabs((double)ts - (double)now) / US, ts > now ? "ahead of" : "behind");
+	}
+	return now;
+}
+
+/* Until when spend at t counts for r (uncounted spend: how long to refuse). */
+static int64_t spend_end(const tt_budget *b, const struct rule *r, int64_t t)
+{
+	int64_t s, e;
+
+	switch (r->win) {
+	case TT_WIN_TASK:
+		return t + b->task_idle_us;
+	case TT_WIN_ROLLING:
+		return t + r->win_len + bucket_len(r->win_len);
+	default:
+		tt_window_bounds(r->win, r->win_len, tt_window_id(r->win, r->win_len, t), &s, &e);
+		return e;
+	}
+}
+
+/* Spend of scope hash h in rule r could not be counted. */
+static void mark_lost(tt_budget *b, struct rule *r, uint64_t h, int64_t t)
+{
+	uint64_t bit = h % LOST_BITS;
+	int64_t until = spend_end(b, r, t);
+
+	b->st.records_uncounted++;
+	r->lost[bit / 64] |= 1ULL << (bit % 64);
+	if (until > r->lost_until)
+		r->lost_until = until;
+}
+
+/* May the scope (hash h) of r have spend that went uncounted?  False positives: deny. */
+static int lost_scope(struct rule *r, uint64_t h, int64_t now)
+{
+	uint64_t bit = h % LOST_BITS;
+
+	if (!r->lost_until)
+		return 0;
+	if (now >= r->lost_until) {
+		memset(r->lost, 0, sizeof(r->lost));
+		r->lost_until = 0;
+		return 0;
+	}
+	return (int)((r->lost[bit / 64] >> (bit % 64)) & 1);
+}
+
+static size_t acct_bytes(const struct acct *a)
+{
+	return sizeof(*a) + strlen(a->scope) + 1 +
+	       (a->bk ? TT_ROLLING_BUCKETS * sizeof(*a->bk) : 0) + (a->hold ? sizeof(*a->hold) : 0);
+}
+
+static int accts_grow(tt_budget *b)
+{
+	size_t n = b->nbuckets ? b->nbuckets * 2 : ACCT_BUCKETS0;
+	struct acct **t = calloc(n, sizeof(*t));
+
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < b->nbuckets; i++) {
+		struct acct *a = b->accts[i], *nx;
+
+		for (; a; a = nx) {
+			nx = a->next;
+			a->next = t[a->hash & (n - 1)];
+			t[a->hash & (n - 1)] = a;
+		}
+	}
+	b->st.bytes += (n - b->nbuckets) * sizeof(*t);
+	free(b->accts);
+	b->accts = t;
+	b->nbuckets = n;
+	return 0;
+}
+
+static struct acct *acct_find(tt_budget *b, int rule, const char *scope, uint64_t h)
+{
+	if (!b->nbuckets)
+		return NULL;
+	for (struct acct *a = b->accts[h & (b->nbuckets - 1)]; a; a = a->next)
+		if (a->hash == h && a->rule == rule && strcmp(a->scope, scope) == 0)
+			return a;
+	return NULL;
+}
+
+/* No account could be made: count it, say so once while the table stays full. */
+static void refuse(tt_budget *b)
+{
+	b->st.accounts_refused++;
+	if (b->said_full)
+		return;
+	b->said_full = 1;
+	fprintf(stderr, "tokentapd: budget: %zu (rule, scope) accounts, the most allowed "
+		"(leases.max_accounts), or out of memory: until some expire, the records of a new "
+		"scope are not counted and deny rules refuse its calls\n", b->naccts);
+}
+
+static void sweep(tt_budget *b, int64_t now);
+
+static struct acct *acct_make(tt_budget *b, int rule, const char *scope, uint64_t h,
+			      int64_t now)
+{
+	size_t len = strlen(scope);
 	struct acct *a;
 
-	for (a = b->accts[h]; a; a = a->next)
-		if (a->rule == rule && strcmp(a->scope, scope) == 0)
-			return a;
-	if (!create || b->naccts >= MAX_ACCTS)
-		return NULL;
-	a = calloc(1, sizeof(*a));
-	if (!a)
-		return NULL;
-	a->scope = strdup(scope);
-	if (!a->scope) {
-		free(a);
+	if (b->naccts >= b->max_accts && now >= b->last_sweep + US)
+		sweep(b, now);  /* at most once a second: the tick does it anyway */
+	if (b->naccts >= b->max_accts || (b->naccts >= b->nbuckets && accts_grow(b) &&
+					  !b->nbuckets)) {
+		refuse(b);
 		return NULL;
 	}
+	a = calloc(1, sizeof(*a) + len + 1);
+	if (a && b->rules[rule].win == TT_WIN_ROLLING) {
+		a->bk = calloc(TT_ROLLING_BUCKETS, sizeof(*a->bk));
+		if (!a->bk) {
+			free(a);
+			a = NULL;
+		}
+		for (int i = 0; a && i < TT_ROLLING_BUCKETS; i++)
+			a->bk[i].id = INT64_MIN;
+	}
+	if (!a) {
+		refuse(b);
+		return NULL;
+	}
+	memcpy(a->scope, scope, len + 1);
+	a->hash = h;
 	a->rule = rule;
 	a->win_id = INT64_MIN;
-	for (int i = 0; i < TT_ROLLING_BUCKETS; i++)
-		a->bid[i] = INT64_MIN;
-	a->next = b->accts[h];
-	b->accts[h] = a;
+	a->seen_us = now;
+	a->next = b->accts[h & (b->nbuckets - 1)];
+	b->accts[h & (b->nbuckets - 1)] = a;
 	b->naccts++;
+	b->st.bytes += acct_bytes(a);
 	return a;
+}
+
+/* The account of (rule, scope), made if new; NULL when none can be made. */
+static struct acct *acct_get(tt_budget *b, int rule, const char *scope, int64_t now)
+{
+	uint64_t h = hash_str(rule, scope);
+	struct acct *a = acct_find(b, rule, scope, h);
+
+	return a ? a : acct_make(b, rule, scope, h, now);
 }
 
 /* Settled spend of a in the window that holds `at`. */
@@ -537,11 +748,35 @@ static void acct_used(const struct rule *r, const struct acct *a, int64_t at, do
 	int64_t cur = tt_window_id(r->win, r->win_len, at);
 
 	for (int i = 0; i < TT_ROLLING_BUCKETS; i++) {
-		if (a->bid[i] > cur - TT_ROLLING_BUCKETS && a->bid[i] <= cur) {
-			*usd += a->busd[i];
-			*tok += a->btok[i];
-			*calls += a->bcalls[i];
+		if (a->bk[i].id > cur - TT_ROLLING_BUCKETS && a->bk[i].id <= cur) {
+			*usd += a->bk[i].usd;
+			*tok += a->bk[i].tok;
+			*calls += a->bk[i].calls;
 		}
+	}
+}
+
+/* Spend figures: settled, or settled plus held. */
+struct fig {
+	double usd;
+	int64_t tok, calls;
+};
+
+/* Settled spend of a in the window of now plus what leases hold against it. */
+static void used_held(const struct rule *r, const struct acct *a, int64_t now, struct fig *u)
+{
+	const struct hold *h = a ? a->hold : NULL;
+
+	acct_used(r, a, now, &u->usd, &u->tok, &u->calls);
+	if (!h)
+		return;
+	u->usd += fmax(0, h->usd);
+	u->tok += h->tok > 0 ? h->tok : 0;
+	u->calls += h->calls > 0 ? h->calls : 0;
+	if (h->o_until > now) {
+		u->usd += h->o_usd;
+		u->tok += h->o_tok;
+		u->calls += h->o_calls;
 	}
 }
 
@@ -560,8 +795,9 @@ static double frac_used(const struct rule *r, double usd, int64_t tok, int64_t c
 	return f;
 }
 
+/* denied: the figures used or held when a call was refused (else NULL). */
 static void raise_alert(tt_budget *b, const struct rule *r, const struct acct *a, int64_t win,
-		  int thr, int resolved, int64_t at)
+			int thr, int resolved, int64_t at, const struct fig *denied)
 {
 	tt_alert al;
 	double usd;
@@ -582,6 +818,11 @@ static void raise_alert(tt_budget *b, const struct rule *r, const struct acct *a
 		tok = a->tokens;
 		calls = a->calls;
 	}
+	if (denied) {
+		usd = denied->usd;
+		tok = denied->tok;
+		calls = denied->calls;
+	}
 	al.calls = calls;
 	al.tokens = tok;
 	al.usd = usd;
@@ -593,24 +834,22 @@ static void raise_alert(tt_budget *b, const struct rule *r, const struct acct *a
 			 al.window);
 	else
 		snprintf(al.message, sizeof(al.message),
-			 "tokentap budget \"%s\" (%s, window %s) passed %d%%: $%.6f, %lld tokens, "
-			 "%lld calls (limits: usd %g, tokens %lld, calls %lld; action %s)", r->name,
-			 a->scope, al.window, thr, usd, (long long)tok, (long long)calls, r->lim_usd,
-			 (long long)r->lim_tokens, (long long)r->lim_calls, r->deny ? "deny" : "alert");
+			 "tokentap budget \"%s\" (%s, window %s) %s %d%%: $%.6f, %lld tokens, "
+			 "%lld calls%s (limits: usd %g, tokens %lld, calls %lld; action %s)", r->name,
+			 a->scope, al.window, denied ? "exhausted, a call denied at" : "passed", thr,
+			 usd, (long long)tok, (long long)calls, denied ? " used or held" : "",
+			 r->lim_usd, (long long)r->lim_tokens, (long long)r->lim_calls,
+			 r->deny ? "deny" : "alert");
 	b->alert(b->alert_arg, &al);
 }
 
-/* After spend was added at `at`: the highest threshold newly passed. */
-static void check_thresholds(tt_budget *b, const struct rule *r, struct acct *a, int64_t at)
+/* The highest threshold that f (percent) passed at `at`, once per window. */
+static void raise_upto(tt_budget *b, const struct rule *r, struct acct *a, int64_t at, double f,
+		       const struct fig *denied)
 {
-	double usd, f;
-	int64_t tok, calls, win;
+	int64_t win;
 	int i;
 
-	if (r->nthr == 0)
-		return;
-	acct_used(r, a, at, &usd, &tok, &calls);
-	f = frac_used(r, usd, tok, calls) * 100;
 	for (i = r->nthr; i > 0 && f < r->thr[i - 1]; i--)
 		;
 	if (i == 0)
@@ -627,8 +866,33 @@ static void check_thresholds(tt_budget *b, const struct rule *r, struct acct *a,
 	}
 	if (i > a->alerted) {
 		a->alerted = i;
-		raise_alert(b, r, a, a->alert_win, r->thr[i - 1], 0, at);
+		raise_alert(b, r, a, a->alert_win, r->thr[i - 1], 0, at, denied);
 	}
+}
+
+/* After spend was added at `at`: the highest threshold newly passed. */
+static void check_thresholds(tt_budget *b, const struct rule *r, struct acct *a, int64_t at)
+{
+	double usd;
+	int64_t tok, calls;
+
+	if (r->nthr == 0)
+		return;
+	acct_used(r, a, at, &usd, &tok, &calls);
+	raise_upto(b, r, a, at, frac_used(r, usd, tok, calls) * 100, NULL);
+}
+
+/*
+ * A deny rule refused a call: its budget is exhausted for that call, which
+ * counts as 100% (reservations stop spending below it, so settled spend
+ * alone may never get there).
+ */
+static void exhausted(tt_budget *b, const struct rule *r, struct acct *a, int64_t now,
+		      const struct fig *u)
+{
+	if (r->nthr == 0)
+		return;
+	raise_upto(b, r, a, now, fmax(100, frac_used(r, u->usd, u->tok, u->calls) * 100), u);
 }
 
 static int lease_matches_event(const struct lease *l, const struct tt_budget_event *ev)
@@ -645,68 +909,134 @@ static int lease_matches_event(const struct lease *l, const struct tt_budget_eve
 	return 1;
 }
 
+/* (pid, key): how a record finds the lease it covers. */
+static uint64_t key_hash(int64_t pid, const char *const f[TT_SC_N])
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)pid;
+
+	for (int i = 0; i < TT_SC_N; i++) {
+		for (const char *s = present(f[i]) ? f[i] : ""; *s; s++)
+			h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+		h = (h ^ 0x100) * 1099511628211ULL;  /* field separator */
+	}
+	return h;
+}
+
+static struct lease *lease_for_event(tt_budget *b, const struct tt_budget_event *ev)
+{
+	const char *f[TT_SC_N];
+	uint64_t h;
+
+	if (ev->pid < 0 || !b->by_key)
+		return NULL;
+	for (int i = 0; i < TT_SC_N; i++)
+		f[i] = ev->key.f[i];
+	if (present(ev->request_model))
+		f[TT_SC_MODEL] = ev->request_model;
+	h = key_hash(ev->pid, f);
+	for (struct lease *l = b->by_key[h & (LEASE_BUCKETS - 1)]; l; l = l->key_next)
+		if (l->key_hash == h && lease_matches_event(l, ev))
+			return l;  /* the newest such lease, as chains grow at the head */
+	return NULL;
+}
+
+/* Add (sign 1) or take away (-1) what l holds from its accounts. */
+static void lease_hold(struct lease *l, int sign)
+{
+	double u = fmax(0, l->g_usd - l->c_usd);
+	int64_t t = l->g_tok > l->c_tok ? l->g_tok - l->c_tok : 0;
+	int64_t c = l->g_calls > l->c_calls ? l->g_calls - l->c_calls : 0;
+
+	for (int j = 0; j < l->nacct; j++) {
+		struct hold *h = l->acct[j]->hold;
+
+		h->usd += sign * u;
+		h->tok += sign * t;
+		h->calls += sign * c;
+	}
+}
+
+/* Fixed windows: 0 when the record belongs to a window that ended. */
+static int add_fixed(tt_budget *b, const struct rule *r, struct acct *a,
+		     const struct tt_budget_event *ev, int64_t t)
+{
+	int64_t w = tt_window_id(r->win, r->win_len, t);
+
+	if (w < a->win_id)
+		return 0;  /* a late record of a window that ended */
+	if (w > a->win_id) {
+		if (a->alerted && a->win_id != INT64_MIN) {
+			raise_alert(b, r, a, a->alert_win, r->thr[a->alerted - 1], 1, t, NULL);
+			a->alerted = 0;
+		}
+		a->win_id = w;
+		a->usd = 0;
+		a->tokens = a->calls = 0;
+		a->first_us = 0;
+	}
+	a->usd += ev->priced ? ev->usd : 0;
+	a->tokens += ev->tokens;
+	a->calls++;
+	return 1;
+}
+
+/* Rolling windows: 0 when the record is older than the window at now. */
+static int add_rolling(const struct rule *r, struct acct *a, const struct tt_budget_event *ev,
+		       int64_t t, int64_t now)
+{
+	int64_t bid = tt_window_id(r->win, r->win_len, t);
+	int64_t cur = tt_window_id(r->win, r->win_len, now);
+	struct bucket *k = &a->bk[((bid % TT_ROLLING_BUCKETS) + TT_ROLLING_BUCKETS) %
+				  TT_ROLLING_BUCKETS];
+
+	if (bid <= cur - TT_ROLLING_BUCKETS || k->id > bid)
+		return 0;
+	if (k->id != bid) {
+		k->id = bid;
+		k->usd = 0;
+		k->tok = k->calls = 0;
+	}
+	k->usd += ev->priced ? ev->usd : 0;
+	k->tok += ev->tokens;
+	k->calls++;
+	return 1;
+}
+
 static void add_locked(tt_budget *b, const struct tt_budget_event *ev, int64_t now)
 {
 	char scope[1024];
+	int64_t t = budget_time(b, ev->ts_us, now);
+	struct lease *l = lease_for_event(b, ev);
 
-	for (struct lease *l = b->leases; l; l = l->next) {
-		if (!lease_matches_event(l, ev))
-			continue;
+	if (l) {
+		lease_hold(l, -1);
 		l->c_tok += ev->tokens;
 		l->c_calls++;
 		if (ev->priced)
 			l->c_usd += ev->usd;
-		break;
+		lease_hold(l, 1);
 	}
 	for (size_t i = 0; i < b->nrules; i++) {
-		const struct rule *r = &b->rules[i];
+		struct rule *r = &b->rules[i];
 		struct acct *a;
 
 		if (!scope_of(r, &ev->key, 0, scope, sizeof(scope)))
 			continue;
-		a = acct_get(b, (int)i, scope, 1);
-		if (!a)
+		a = acct_get(b, (int)i, scope, now);
+		if (!a) {
+			mark_lost(b, r, hash_str((int)i, scope), t);
 			continue;
-		if (r->win == TT_WIN_ROLLING) {
-			int64_t bid = tt_window_id(r->win, r->win_len, ev->ts_us);
-			int64_t cur = tt_window_id(r->win, r->win_len, now > ev->ts_us ? now : ev->ts_us);
-			int slot = (int)(((bid % TT_ROLLING_BUCKETS) + TT_ROLLING_BUCKETS) %
-					 TT_ROLLING_BUCKETS);
-
-			if (bid <= cur - TT_ROLLING_BUCKETS || a->bid[slot] > bid)
-				continue;  /* older than the window */
-			if (a->bid[slot] != bid) {
-				a->bid[slot] = bid;
-				a->busd[slot] = 0;
-				a->btok[slot] = a->bcalls[slot] = 0;
-			}
-			a->busd[slot] += ev->priced ? ev->usd : 0;
-			a->btok[slot] += ev->tokens;
-			a->bcalls[slot]++;
-		} else {
-			int64_t w = tt_window_id(r->win, r->win_len, ev->ts_us);
-
-			if (w < a->win_id)
-				continue;  /* a late record of a window that ended */
-			if (w > a->win_id) {
-				if (a->alerted && a->win_id != INT64_MIN) {
-					raise_alert(b, r, a, a->alert_win, r->thr[a->alerted - 1], 1, ev->ts_us);
-					a->alerted = 0;
-				}
-				a->win_id = w;
-				a->usd = 0;
-				a->tokens = a->calls = 0;
-				a->first_us = 0;
-			}
-			a->usd += ev->priced ? ev->usd : 0;
-			a->tokens += ev->tokens;
-			a->calls++;
 		}
-		if (!a->first_us || ev->ts_us < a->first_us)
-			a->first_us = ev->ts_us;
-		if (ev->ts_us > a->last_us)
-			a->last_us = ev->ts_us;
-		check_thresholds(b, r, a, ev->ts_us);
+		if (a->seen_us < now)
+			a->seen_us = now;
+		if (!(r->win == TT_WIN_ROLLING ? add_rolling(r, a, ev, t, now)
+					       : add_fixed(b, r, a, ev, t)))
+			continue;
+		if (!a->first_us || t < a->first_us)
+			a->first_us = t;
+		if (t > a->last_us)
+			a->last_us = t;
+		check_thresholds(b, r, a, t);
 	}
 }
 
@@ -726,7 +1056,6 @@ void tt_budget_add_rec(void *arg, const tt_rec *r, const tt_buf *arena)
 	char vals[TT_SC_N + 1][256];
 	size_t len;
 	const char *s;
-	struct timespec ts;
 
 	if (!b || b->nrules == 0)
 		return;
@@ -754,109 +1083,198 @@ void tt_budget_add_rec(void *arg, const tt_rec *r, const tt_buf *arena)
 	ev.tokens = tt_rec_int(r, TT_F_INPUT_TOKENS, 0) + tt_rec_int(r, TT_F_OUTPUT_TOKENS, 0);
 	ev.priced = r->priced;
 	ev.usd = r->priced ? r->cost_usd : 0;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	tt_budget_add(b, &ev, (int64_t)ts.tv_sec * US + ts.tv_nsec / 1000);
+	tt_budget_add(b, &ev, replay_now ? replay_now : tt_real_us());
 }
 
-static void expire_leases(tt_budget *b, int64_t now)
+/* ---- expiry ------------------------------------------------------------- */
+
+static void lru_unlink(tt_budget *b, struct lease *l)
 {
-	struct lease **pp = &b->leases;
+	*(l->older ? &l->older->newer : &b->oldest) = l->newer;
+	*(l->newer ? &l->newer->older : &b->newest) = l->older;
+	l->older = l->newer = NULL;
+}
 
-	while (*pp) {
-		struct lease *l = *pp;
+static void lru_push(tt_budget *b, struct lease *l)
+{
+	l->older = b->newest;
+	l->newer = NULL;
+	*(b->newest ? &b->newest->newer : &b->oldest) = l;
+	b->newest = l;
+}
 
-		if (l->expires_us <= now) {
-			*pp = l->next;
-			lease_free(l);
-			b->nleases--;
-		} else {
-			pp = &l->next;
+static void chain_remove(struct lease **head, struct lease *l, int by_key)
+{
+	for (struct lease **pp = head; *pp; pp = by_key ? &(*pp)->key_next : &(*pp)->id_next) {
+		if (*pp == l) {
+			*pp = by_key ? l->key_next : l->id_next;
+			return;
 		}
 	}
+}
+
+static size_t lease_bytes(const struct lease *l)
+{
+	size_t n = sizeof(*l) + (size_t)l->nacct * sizeof(l->acct[0]);
+
+	for (int f = 0; f < TT_SC_N; f++)
+		n += l->key[f] ? strlen(l->key[f]) + 1 : 0;
+	return n;
+}
+
+/*
+ * Forget l.  Evicted (the table was full): what it still held keeps
+ * counting against its accounts until its TTL would have ended, so an
+ * eviction never frees budget early.
+ */
+static void lease_drop(tt_budget *b, struct lease *l, int64_t now, int evicted)
+{
+	double u = fmax(0, l->g_usd - l->c_usd);
+	int64_t t = l->g_tok > l->c_tok ? l->g_tok - l->c_tok : 0;
+	int64_t c = l->g_calls > l->c_calls ? l->g_calls - l->c_calls : 0;
+
+	chain_remove(&b->by_id[l->id_hash & (LEASE_BUCKETS - 1)], l, 0);
+	chain_remove(&b->by_key[l->key_hash & (LEASE_BUCKETS - 1)], l, 1);
+	lru_unlink(b, l);
+	lease_hold(l, -1);
+	for (int j = 0; j < l->nacct; j++) {
+		struct hold *h = l->acct[j]->hold;
+
+		if (evicted) {
+			if (h->o_until <= now) {
+				h->o_usd = 0;
+				h->o_tok = h->o_calls = 0;
+			}
+			h->o_usd += u;
+			h->o_tok += t;
+			h->o_calls += c;
+			if (l->expires_us > h->o_until)
+				h->o_until = l->expires_us;
+		}
+		if (--h->nleases == 0) {
+			h->usd = 0;  /* no rounding left behind */
+			h->tok = h->calls = 0;
+		}
+	}
+	b->nleases--;
+	b->st.bytes -= lease_bytes(l);
+	lease_free(l);
+}
+
+/* Leases are in renewal order, and every renewal adds the same TTL. */
+static void expire_leases(tt_budget *b, int64_t now)
+{
+	while (b->oldest && b->oldest->expires_us <= now) {
+		lease_drop(b, b->oldest, now, 0);
+		b->st.leases_expired++;
+	}
+}
+
+static int rolling_live(const struct rule *r, const struct acct *a, int64_t now)
+{
+	int64_t cur = tt_window_id(r->win, r->win_len, now);
+
+	for (int i = 0; i < TT_ROLLING_BUCKETS; i++)
+		if (a->bk[i].id > cur - TT_ROLLING_BUCKETS)
+			return 1;
+	return 0;
+}
+
+/* The window of a's alert has ended (rolling: spend and holds back under). */
+static int alert_over(const struct rule *r, const struct acct *a, int64_t now)
+{
+	struct fig u;
+
+	if (r->win == TT_WIN_TASK)
+		return 0;
+	if (r->win != TT_WIN_ROLLING)
+		return tt_window_id(r->win, r->win_len, now) != a->alert_win;
+	used_held(r, a, now, &u);
+	return frac_used(r, u.usd, u.tok, u.calls) * 100 < r->thr[0];
+}
+
+/* Nothing in a counts any more: it may be freed. */
+static int acct_idle(const tt_budget *b, const struct rule *r, const struct acct *a, int64_t now)
+{
+	if (a->seen_us >= now)
+		return 0;  /* touched by the call under way, which may hold it */
+	if (a->hold && (a->hold->nleases || a->hold->o_until > now))
+		return 0;
+	switch (r->win) {
+	case TT_WIN_TASK:
+		return now - a->seen_us >= b->task_idle_us;
+	case TT_WIN_ROLLING:
+		return !a->alerted && !rolling_live(r, a, now);
+	default:
+		return !a->alerted && a->win_id < tt_window_id(r->win, r->win_len, now);
+	}
+}
+
+/*
+ * Resolve the alerts of windows that ended and free the accounts that hold
+ * nothing, in n hash buckets from where the last sweep stopped (all: n =
+ * nbuckets).
+ */
+static void sweep_some(tt_budget *b, int64_t now, size_t n)
+{
+	for (size_t k = 0; k < n && b->nbuckets; k++) {
+		size_t i = (b->sweep_at + k) & (b->nbuckets - 1);
+		struct acct **pp = &b->accts[i];
+
+		while (*pp) {
+			struct acct *a = *pp;
+			const struct rule *r = &b->rules[a->rule];
+
+			if (a->alerted && alert_over(r, a, now)) {
+				raise_alert(b, r, a, a->alert_win, r->thr[a->alerted - 1], 1, now,
+					    NULL);
+				a->alerted = 0;
+			}
+			if (!acct_idle(b, r, a, now)) {
+				pp = &a->next;
+				continue;
+			}
+			*pp = a->next;
+			b->naccts--;
+			b->st.accounts_expired++;
+			b->st.bytes -= acct_bytes(a);
+			acct_free(a);
+		}
+	}
+	if (b->nbuckets)
+		b->sweep_at = (b->sweep_at + n) & (b->nbuckets - 1);
+	if (b->naccts < b->max_accts)
+		b->said_full = 0;
+}
+
+static void sweep(tt_budget *b, int64_t now)
+{
+	b->last_sweep = now;
+	sweep_some(b, now, b->nbuckets);
 }
 
 void tt_budget_tick(tt_budget *b, int64_t now)
 {
+	/* A big table is swept an eighth a tick (1M accounts: ~15 ms under the
+	 * lock, not ~115): alerts resolve and accounts go within 8 ticks. */
+	size_t n = b->nbuckets / 8 > SWEEP_MIN ? b->nbuckets / 8 : SWEEP_MIN;
+
 	pthread_mutex_lock(&b->mu);
 	expire_leases(b, now);
-	for (size_t h = 0; h < ACCT_BUCKETS; h++) {
-		for (struct acct *a = b->accts[h]; a; a = a->next) {
-			const struct rule *r = &b->rules[a->rule];
-			double usd, f;
-			int64_t tok, calls;
-
-			if (!a->alerted || r->win == TT_WIN_TASK)
-				continue;
-			if (r->win == TT_WIN_ROLLING) {
-				acct_used(r, a, now, &usd, &tok, &calls);
-				f = frac_used(r, usd, tok, calls) * 100;
-				if (f >= r->thr[0])
-					continue;
-			} else if (tt_window_id(r->win, r->win_len, now) == a->alert_win) {
-				continue;
-			}
-			raise_alert(b, r, a, a->alert_win, r->thr[a->alerted - 1], 1, now);
-			a->alerted = 0;
-		}
-	}
+	sweep_some(b, now, n < b->nbuckets ? n : b->nbuckets);
 	pthread_mutex_unlock(&b->mu);
 }
 
 /* ---- leases ------------------------------------------------------------ */
 
-static void lease_key(const struct lease *l, struct tt_budget_key *k)
+static struct lease *lease_by_id(tt_budget *b, const char *id, uint64_t h)
 {
-	for (int f = 0; f < TT_SC_N; f++)
-		k->f[f] = l->key[f];
-}
-
-/* Settled spend plus what live leases still hold, for rule i and scope. */
-static void used_with_holds(tt_budget *b, size_t i, const char *scope, int64_t now, double *usd,
-			    int64_t *tok, int64_t *calls)
-{
-	const struct rule *r = &b->rules[i];
-	char s2[1024];
-
-	acct_used(r, acct_get(b, (int)i, scope, 0), now, usd, tok, calls);
-	for (struct lease *l = b->leases; l; l = l->next) {
-		struct tt_budget_key k;
-
-		lease_key(l, &k);
-		if (!scope_of(r, &k, 0, s2, sizeof(s2)) || strcmp(s2, scope) != 0)
-			continue;
-		*usd += fmax(0, l->g_usd - l->c_usd);
-		*tok += l->g_tok > l->c_tok ? l->g_tok - l->c_tok : 0;
-		*calls += l->g_calls > l->c_calls ? l->g_calls - l->c_calls : 0;
-	}
-}
-
-static struct lease *lease_find(tt_budget *b, const struct tt_lease_req *q, int create)
-{
-	struct lease *l;
-
-	for (l = b->leases; l; l = l->next)
-		if (strcmp(l->id, q->id) == 0)
+	if (!b->by_id)
+		return NULL;
+	for (struct lease *l = b->by_id[h & (LEASE_BUCKETS - 1)]; l; l = l->id_next)
+		if (l->id_hash == h && strcmp(l->id, id) == 0)
 			return l;
-	if (!create || b->nleases >= MAX_LEASES)
-		return NULL;
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return NULL;
-	snprintf(l->id, sizeof(l->id), "%s", q->id);
-	l->pid = q->pid;
-	for (int f = 0; f < TT_SC_N; f++) {
-		if (!present(q->key.f[f]))
-			continue;
-		l->key[f] = strdup(q->key.f[f]);
-		if (!l->key[f]) {
-			lease_free(l);
-			return NULL;
-		}
-	}
-	l->next = b->leases;
-	b->leases = l;
-	b->nleases++;
-	return l;
+	return NULL;
 }
 
 static void deny(struct tt_lease_ans *ans, const struct rule *r, const char *scope,
@@ -869,6 +1287,128 @@ static void deny(struct tt_lease_ans *ans, const struct rule *r, const char *sco
 		 r->name, scope, what, used, limit);
 }
 
+/* No account for the scope: refused, never let through unaccounted. */
+static void deny_untracked(tt_budget *b, struct tt_lease_ans *ans, const struct rule *r,
+			   const char *scope)
+{
+	ans->allow = 0;
+	snprintf(ans->rule, sizeof(ans->rule), "%s", r->name);
+	snprintf(ans->reason, sizeof(ans->reason),
+		 "budget \"%s\" (%.150s): tokentapd cannot account for a new scope (%zu of at most "
+		 "%zu accounts held, leases.max_accounts); denied until some expire", r->name,
+		 scope, b->naccts, b->max_accts);
+}
+
+static void deny_lost(struct tt_lease_ans *ans, const struct rule *r, const char *scope,
+		      int64_t until)
+{
+	char when[40];
+
+	tt_rec_format_ts(until, when, sizeof(when));
+	ans->allow = 0;
+	snprintf(ans->rule, sizeof(ans->rule), "%s", r->name);
+	snprintf(ans->reason, sizeof(ans->reason),
+		 "budget \"%s\" (%.150s): spend of this scope went uncounted while tokentapd's "
+		 "budget accounts were full; denied until %s", r->name, scope, when);
+}
+
+/* Copy the key of q into l; 0 or -1 (no memory). */
+static int lease_set_key(struct lease *l, const struct tt_lease_req *q)
+{
+	for (int f = 0; f < TT_SC_N; f++) {
+		if (!present(q->key.f[f]))
+			continue;
+		l->key[f] = strdup(q->key.f[f]);
+		if (!l->key[f])
+			return -1;
+	}
+	return 0;
+}
+
+static int lease_tables(tt_budget *b)
+{
+	if (b->by_id)
+		return 0;
+	b->by_id = calloc(LEASE_BUCKETS, sizeof(*b->by_id));
+	b->by_key = calloc(LEASE_BUCKETS, sizeof(*b->by_key));
+	if (b->by_id && b->by_key) {
+		b->st.bytes += 2 * LEASE_BUCKETS * sizeof(*b->by_id);
+		return 0;
+	}
+	free(b->by_id);
+	free(b->by_key);
+	b->by_id = b->by_key = NULL;
+	return -1;
+}
+
+/*
+ * A lease for q, which has none yet.  NULL with ans allowing (unlimited)
+ * when no deny rule covers its key: nothing to hold, no slot taken.  NULL
+ * with ans denying when an account or memory is missing.  A full table
+ * evicts its least recently renewed lease (lease_drop()).
+ */
+static struct lease *lease_new(tt_budget *b, const struct tt_lease_req *q, uint64_t idh,
+			       int64_t now, struct tt_lease_ans *ans)
+{
+	struct acct *acc[TT_BUDGET_MAX_RULES];
+	char scope[1024];
+	struct lease *l;
+	int n = 0;
+
+	for (size_t i = 0; i < b->nrules; i++) {
+		const struct rule *r = &b->rules[i];
+		struct acct *a;
+
+		if (!r->deny || !scope_of(r, &q->key, 0, scope, sizeof(scope)))
+			continue;
+		a = acct_get(b, (int)i, scope, now);
+		if (a && !a->hold && (a->hold = calloc(1, sizeof(*a->hold))))
+			b->st.bytes += sizeof(*a->hold);
+		if (!a || !a->hold) {
+			if (a)
+				refuse(b);
+			deny_untracked(b, ans, r, scope);
+			return NULL;
+		}
+		a->seen_us = now;  /* kept by a sweep in the next acct_get */
+		acc[n++] = a;
+	}
+	if (n == 0)
+		return NULL;
+	if (lease_tables(b) || !(l = calloc(1, sizeof(*l) + (size_t)n * sizeof(l->acct[0])))) {
+		snprintf(ans->reason, sizeof(ans->reason), "tokentapd: out of memory for a lease");
+		ans->allow = 0;
+		return NULL;
+	}
+	if (lease_set_key(l, q)) {
+		lease_free(l);
+		snprintf(ans->reason, sizeof(ans->reason), "tokentapd: out of memory for a lease");
+		ans->allow = 0;
+		return NULL;
+	}
+	if (b->nleases >= b->max_leases) {
+		lease_drop(b, b->oldest, now, 1);
+		b->st.leases_evicted++;
+	}
+	snprintf(l->id, sizeof(l->id), "%s", q->id);
+	l->id_hash = idh;
+	l->pid = q->pid;
+	l->key_hash = key_hash(l->pid, (const char *const *)l->key);
+	l->nacct = n;
+	for (int j = 0; j < n; j++) {
+		l->acct[j] = acc[j];
+		acc[j]->hold->nleases++;
+	}
+	l->id_next = b->by_id[idh & (LEASE_BUCKETS - 1)];
+	b->by_id[idh & (LEASE_BUCKETS - 1)] = l;
+	l->key_next = b->by_key[l->key_hash & (LEASE_BUCKETS - 1)];
+	b->by_key[l->key_hash & (LEASE_BUCKETS - 1)] = l;
+	lru_push(b, l);
+	b->nleases++;
+	b->st.bytes += lease_bytes(l);
+	return l;
+}
+
 /* Grant for one dimension: at least need, a fraction of what is left, never more. */
 static double slice(double remaining, double need, double fraction)
 {
@@ -879,15 +1419,75 @@ static double slice(double remaining, double need, double fraction)
 	return g < remaining ? g : remaining;
 }
 
+struct need {
+	double usd;      /* < 0: unpriced */
+	int64_t tok, calls;
+};
+
+struct grant {
+	double usd;      /* < 0: unlimited */
+	int64_t tok, calls;
+};
+
+/* One deny rule's account: 0 and the grant narrowed, or 1 and ans denying. */
+static int fit(tt_budget *b, const struct rule *r, struct acct *a, const struct need *nd,
+	       int64_t now, struct grant *g, struct tt_lease_ans *ans)
+{
+	struct fig u;
+
+	if (lost_scope((struct rule *)r, a->hash, now)) {
+		deny_lost(ans, r, a->scope, r->lost_until);
+		return 1;
+	}
+	used_held(r, a, now, &u);
+	if (r->lim_calls >= 0) {
+		int64_t rem = r->lim_calls - u.calls;
+
+		if (nd->calls > rem) {
+			deny(ans, r, a->scope, "calls", (double)u.calls, (double)r->lim_calls);
+			goto exhausted;
+		}
+		int64_t x = (int64_t)slice((double)rem, (double)nd->calls, b->fraction);
+		g->calls = g->calls < 0 || x < g->calls ? x : g->calls;
+	}
+	if (r->lim_tokens >= 0) {
+		int64_t rem = r->lim_tokens - u.tok;
+
+		if (nd->tok > rem) {
+			deny(ans, r, a->scope, "tokens", (double)u.tok, (double)r->lim_tokens);
+			goto exhausted;
+		}
+		int64_t x = (int64_t)slice((double)rem, (double)nd->tok, b->fraction);
+		g->tok = g->tok < 0 || x < g->tok ? x : g->tok;
+	}
+	/* An unpriced model cannot be held to dollars: token and call
+	 * limits are what bound it (README). */
+	if (r->lim_usd >= 0 && nd->usd >= 0) {
+		double rem = r->lim_usd - u.usd;
+
+		/* Sums of doubles: a call that fits exactly must not fail by an ulp. */
+		if (nd->usd > rem + 1e-9 * r->lim_usd) {
+			deny(ans, r, a->scope, "usd", u.usd, r->lim_usd);
+			goto exhausted;
+		}
+		double x = slice(fmax(rem, nd->usd), nd->usd, b->fraction);
+		g->usd = g->usd < 0 || x < g->usd ? x : g->usd;
+	}
+	return 0;
+exhausted:
+	exhausted(b, r, a, now, &u);
+	return 1;
+}
+
 void tt_budget_lease(tt_budget *b, const struct tt_lease_req *q, int64_t now,
 		     struct tt_lease_ans *ans)
 {
 	struct lease *l;
-	struct tt_budget_key k;
-	char scope[1024];
-	double need_usd = -1, g_usd = -1;
-	int64_t g_tok = -1, g_calls = -1;
+	struct need nd = {.usd = -1};
+	struct grant g = {-1, -1, -1};
 	int64_t need_tok = q->need_in + q->need_out;
+	uint64_t idh = hash_str(-1, q->id);
+	int fresh = 0;
 
 	memset(ans, 0, sizeof(*ans));
 	ans->allow = 1;
@@ -895,85 +1495,61 @@ void tt_budget_lease(tt_budget *b, const struct tt_lease_req *q, int64_t now,
 	ans->tokens = ans->calls = -1;
 	ans->ttl_ms = b->ttl_us / 1000;
 	if (q->price_in >= 0 && q->price_out >= 0)
-		need_usd = (double)q->need_in * q->price_in + (double)q->need_out * q->price_out;
+		nd.usd = (double)q->need_in * q->price_in + (double)q->need_out * q->price_out;
 
 	pthread_mutex_lock(&b->mu);
 	expire_leases(b, now);
-	l = lease_find(b, q, 1);
-	if (!l) {
-		ans->allow = 0;
-		snprintf(ans->reason, sizeof(ans->reason),
-			 "tokentapd cannot hold more leases (%d)", MAX_LEASES);
+	l = lease_by_id(b, q->id, idh);
+	if (!l && q->need_calls <= 0 && need_tok <= 0) {
+		/* Keep-alive or release of a lease we do not hold: nothing to do. */
+		ans->usd = ans->tokens = ans->calls = 0;
 		goto out;
 	}
+	if (!l) {
+		l = lease_new(b, q, idh, now, ans);
+		if (!l)
+			goto out;  /* unlimited, or denied */
+		fresh = 1;
+	}
 	/* Give back what the agent returns, never below what records covered. */
+	lease_hold(l, -1);
 	l->g_usd = fmax(l->c_usd, l->g_usd - fmax(0, q->release_usd));
 	l->g_tok = l->g_tok - q->release_tokens > l->c_tok ? l->g_tok - q->release_tokens : l->c_tok;
 	l->g_calls = l->g_calls - q->release_calls > l->c_calls ? l->g_calls - q->release_calls
 								 : l->c_calls;
+	lease_hold(l, 1);
 	l->expires_us = now + b->ttl_us;
+	lru_unlink(b, l);
+	lru_push(b, l);
 	if (q->need_calls <= 0 && need_tok <= 0) {
 		/* A release (or a keep-alive): nothing more is granted. */
 		ans->usd = ans->tokens = ans->calls = 0;
 		goto out;
 	}
 	/* What the agent holds already counts towards this call. */
-	need_tok = need_tok > q->have_tokens ? need_tok - q->have_tokens : 0;
-	if (need_usd >= 0)
-		need_usd = fmax(0, need_usd - fmax(0, q->have_usd));
-	int64_t need_calls = q->need_calls > q->have_calls ? q->need_calls - q->have_calls : 0;
-	lease_key(l, &k);
-	for (size_t i = 0; i < b->nrules; i++) {
-		const struct rule *r = &b->rules[i];
-		double usd;
-		int64_t tok, calls;
-
-		if (!r->deny || !scope_of(r, &k, 0, scope, sizeof(scope)))
-			continue;
-		used_with_holds(b, i, scope, now, &usd, &tok, &calls);
-		if (r->lim_calls >= 0) {
-			int64_t rem = r->lim_calls - calls;
-
-			if (need_calls > rem) {
-				deny(ans, r, scope, "calls", (double)calls, (double)r->lim_calls);
-				goto out;
-			}
-			int64_t g = (int64_t)slice((double)rem, (double)need_calls, b->fraction);
-			g_calls = g_calls < 0 || g < g_calls ? g : g_calls;
-		}
-		if (r->lim_tokens >= 0) {
-			int64_t rem = r->lim_tokens - tok;
-
-			if (need_tok > rem) {
-				deny(ans, r, scope, "tokens", (double)tok, (double)r->lim_tokens);
-				goto out;
-			}
-			int64_t g = (int64_t)slice((double)rem, (double)need_tok, b->fraction);
-			g_tok = g_tok < 0 || g < g_tok ? g : g_tok;
-		}
-		/* An unpriced model cannot be held to dollars: token and call
-		 * limits are what bound it (README). */
-		if (r->lim_usd >= 0 && need_usd >= 0) {
-			double rem = r->lim_usd - usd;
-
-			/* Sums of doubles: a call that fits exactly must not fail by an ulp. */
-			if (need_usd > rem + 1e-9 * r->lim_usd) {
-				deny(ans, r, scope, "usd", usd, r->lim_usd);
-				goto out;
-			}
-			double g = slice(fmax(rem, need_usd), need_usd, b->fraction);
-			g_usd = g_usd < 0 || g < g_usd ? g : g_usd;
+	nd.tok = need_tok > q->have_tokens ? need_tok - q->have_tokens : 0;
+	if (nd.usd >= 0)
+		nd.usd = fmax(0, nd.usd - fmax(0, q->have_usd));
+	nd.calls = q->need_calls > q->have_calls ? q->need_calls - q->have_calls : 0;
+	for (int j = 0; j < l->nacct; j++) {
+		l->acct[j]->seen_us = now;
+		if (fit(b, &b->rules[l->acct[j]->rule], l->acct[j], &nd, now, &g, ans)) {
+			if (fresh)
+				lease_drop(b, l, now, 0);  /* a refused new lease takes no slot */
+			goto out;
 		}
 	}
-	if (g_usd >= 0)
-		l->g_usd += g_usd;
-	if (g_tok >= 0)
-		l->g_tok += g_tok;
-	if (g_calls >= 0)
-		l->g_calls += g_calls;
-	ans->usd = g_usd;
-	ans->tokens = g_tok;
-	ans->calls = g_calls;
+	lease_hold(l, -1);
+	if (g.usd >= 0)
+		l->g_usd += g.usd;
+	if (g.tok >= 0)
+		l->g_tok += g.tok;
+	if (g.calls >= 0)
+		l->g_calls += g.calls;
+	lease_hold(l, 1);
+	ans->usd = g.usd;
+	ans->tokens = g.tok;
+	ans->calls = g.calls;
 out:
 	pthread_mutex_unlock(&b->mu);
 }
@@ -988,19 +1564,26 @@ int tt_budget_verdict(tt_budget *b, const struct tt_budget_key *key, int64_t now
 	pthread_mutex_lock(&b->mu);
 	expire_leases(b, now);
 	for (size_t i = 0; i < b->nrules && !rc; i++) {
-		const struct rule *r = &b->rules[i];
-		double usd;
-		int64_t tok, calls;
+		struct rule *r = &b->rules[i];
+		uint64_t h;
+		struct fig u;
 
 		if (!r->deny || !scope_of(r, key, 1, scope, sizeof(scope)))
 			continue;
-		used_with_holds(b, i, scope, now, &usd, &tok, &calls);
-		if ((r->lim_usd >= 0 && usd >= r->lim_usd) ||
-		    (r->lim_tokens >= 0 && tok >= r->lim_tokens) ||
-		    (r->lim_calls >= 0 && calls >= r->lim_calls)) {
+		h = hash_str((int)i, scope);
+		if (lost_scope(r, h, now)) {
+			snprintf(reason, cap, "budget \"%s\" (%s): spend of this scope went uncounted "
+				 "while tokentapd's budget accounts were full", r->name, scope);
+			rc = 1;
+			break;
+		}
+		used_held(r, acct_find(b, (int)i, scope, h), now, &u);
+		if ((r->lim_usd >= 0 && u.usd >= r->lim_usd) ||
+		    (r->lim_tokens >= 0 && u.tok >= r->lim_tokens) ||
+		    (r->lim_calls >= 0 && u.calls >= r->lim_calls)) {
 			snprintf(reason, cap,
 				 "budget \"%s\" (%s) exhausted: $%.6f, %lld tokens, %lld calls used or "
-				 "held", r->name, scope, usd, (long long)tok, (long long)calls);
+				 "held", r->name, scope, u.usd, (long long)u.tok, (long long)u.calls);
 			rc = 1;
 		}
 	}
@@ -1019,14 +1602,25 @@ int tt_budget_used(tt_budget *b, const char *name, const struct tt_budget_key *k
 		if (strcmp(b->rules[i].name, name) != 0)
 			continue;
 		if (scope_of(&b->rules[i], key, 0, scope, sizeof(scope))) {
-			acct_used(&b->rules[i], acct_get(b, (int)i, scope, 0), now, usd, tokens,
-				  calls);
+			acct_used(&b->rules[i], acct_find(b, (int)i, scope, hash_str((int)i, scope)),
+				  now, usd, tokens, calls);
 			rc = 0;
 		}
 		break;
 	}
 	pthread_mutex_unlock(&b->mu);
 	return rc;
+}
+
+void tt_budget_stats(tt_budget *b, struct tt_budget_stats *out)
+{
+	pthread_mutex_lock(&b->mu);
+	*out = b->st;
+	out->accounts = b->naccts;
+	out->max_accounts = b->max_accts;
+	out->leases = b->nleases;
+	out->max_leases = b->max_leases;
+	pthread_mutex_unlock(&b->mu);
 }
 
 /* ---- replay ------------------------------------------------------------- */
@@ -1048,7 +1642,7 @@ static int replay_rows(sqlite3 *db, void *p)
 
 	if (sqlite3_prepare_v2(db, "SELECT ts_us, pid, task, tenant, feature, pod_uid, "
 			       "request_model, model, input_tokens, output_tokens, prompt_hash, "
-			       "side, blocked, cost_usd FROM records "
+			       "side, blocked, cost_usd, received_us FROM records "
 			       "WHERE side IS NOT 'server' AND blocked IS NOT 1 ORDER BY ts_us",
 			       -1, &st, NULL) != SQLITE_OK)
 		return TT_EIO;
@@ -1083,9 +1677,12 @@ static int replay_rows(sqlite3 *db, void *p)
 			r.priced = 1;
 			r.cost_usd = sqlite3_column_double(st, 13);
 		}
+		/* The budgets' clock is the one the record arrived by (budget.h). */
+		replay_now = sqlite3_column_int64(st, 14);
 		rp->fn(rp->arg, &r, &arena);
 	}
 out:
+	replay_now = 0;
 	tt_buf_free(&arena);
 	sqlite3_finalize(st);
 	return rc;

@@ -28,6 +28,23 @@
  * and a lease is granted only while that stays within the limit, so the
  * sum of every enforced call's worst case never exceeds the limit.
  *
+ * Time.  A record counts for budgets at its `ts` only while that lies in
+ * [now - TT_BUDGET_MAX_LAG_S, now] on the collector's clock (now: when it
+ * arrived; on replay, the stored received_us); otherwise at `now`.  So a
+ * client's clock never moves a window: a future-dated record cannot start
+ * tomorrow's day early, nor a far-behind one escape today's.
+ *
+ * Bounds.  The (rule, scope) accounts and the leases are bounded
+ * ("leases": max_accounts, max_leases).  An account is freed when it holds
+ * nothing that still counts (a day/month that ended, a rolling window gone
+ * empty, a task idle task_idle_s), never while a lease points at it.  When
+ * no account can be made, the record's spend is not counted and the scope
+ * is remembered as uncounted: a deny rule then refuses its leases and
+ * verdicts until the window of that spend has ended - never an allow a
+ * rule forbids.  A full lease table evicts its least recently renewed
+ * lease, whose unspent hold keeps counting until its TTL would have ended:
+ * no budget is freed early and no one is refused for want of a slot.
+ *
  * Thread-safety: every function locks the object; callbacks run under the
  * lock and must not call back into it.
  */
@@ -53,6 +70,10 @@ enum tt_window_kind { TT_WIN_TASK, TT_WIN_ROLLING, TT_WIN_DAY, TT_WIN_MONTH };
 #define TT_BUDGET_MAX_RULES 256
 #define TT_BUDGET_MAX_THRESHOLDS 8
 #define TT_ROLLING_BUCKETS 60
+#define TT_BUDGET_MAX_LAG_S 300            /* a record's ts older than this: now */
+#define TT_BUDGET_MAX_ACCOUNTS 1000000     /* "leases": "max_accounts" default */
+#define TT_BUDGET_MAX_LEASES 100000        /* "leases": "max_leases" default */
+#define TT_BUDGET_TASK_IDLE_S (7 * 86400)  /* "leases": "task_idle_s" default */
 
 /* Who spent: the attribution of a record or a lease request. */
 struct tt_budget_key {
@@ -103,7 +124,8 @@ void tt_budget_free(tt_budget *b);   /* accepts NULL */
 
 /*
  * Parse the "budgets" array and the "leases" object (each may be NULL):
- *	"leases": {"fraction": 0.25, "ttl_s": 30, "default_max_output_tokens": 4096}
+ *	"leases": {"fraction": 0.25, "ttl_s": 30, "default_max_output_tokens": 4096,
+ *		   "max_leases": 100000, "max_accounts": 1000000, "task_idle_s": 604800}
  * Returns 0 or TT_EINVAL with "budgets[2].window: ..." in err.
  */
 int tt_budget_config(tt_budget *b, const cJSON *budgets, const cJSON *leases, char *err,
@@ -154,9 +176,32 @@ int tt_budget_used(tt_budget *b, const char *name, const struct tt_budget_key *k
 		   int64_t now_us, double *usd, int64_t *tokens, int64_t *calls);
 
 /*
+ * The tables' sizes and what their bounds did, since tt_budget_new()
+ * (for /metrics: tokentap_budget_accounts, tokentap_budget_accounts_expired_total,
+ * ..._refused_total, tokentap_budget_records_uncounted_total,
+ * tokentap_budget_records_clamped_total, tokentap_budget_leases,
+ * tokentap_budget_leases_expired_total, tokentap_budget_leases_evicted_total).
+ */
+struct tt_budget_stats {
+	size_t accounts, max_accounts;   /* (rule, scope) pairs held, the bound */
+	uint64_t accounts_expired;       /* freed: nothing in them counted any more */
+	uint64_t accounts_refused;       /* a new pair found the table full (or no memory) */
+	uint64_t records_uncounted;      /* (record, rule) spend lost to a refusal */
+	uint64_t records_clamped;        /* records counted at the collector's time */
+	size_t leases, max_leases;
+	uint64_t leases_expired;         /* TTL ended */
+	uint64_t leases_evicted;         /* the table was full: least recently renewed */
+	uint64_t bytes;                  /* heap held by accounts and leases (estimate) */
+};
+void tt_budget_stats(tt_budget *b, struct tt_budget_stats *out);
+
+/*
  * Feed fn every stored client record that was not blocked, oldest first
  * (the fields budgets and detectors use, and the cost): rebuilds the
- * in-memory spend when the daemon starts.  Returns 0 or TT_EIO / TT_ENOMEM.
+ * in-memory spend when the daemon starts.  While fn runs, the "now" of
+ * tt_budget_add_rec() on this thread is the record's received_us, so that
+ * a record replays at the time it counted when it arrived.
+ * Returns 0 or TT_EIO / TT_ENOMEM.
  */
 int tt_budget_replay(tt_store *s, tt_store_added_fn fn, void *arg);
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 #include <cmocka.h>
@@ -21,6 +22,8 @@
 #include "../collector/alert.h"
 #include "../collector/budget.h"
 #include "../collector/detect.h"
+#include "../collector/rec.h"
+#include "../collector/store.h"
 #include "tokentap/error.h"
 
 #define US 1000000LL
@@ -515,6 +518,341 @@ static void test_detectors(void **state)
 	cJSON_Delete(c);
 }
 
+/* ---- issue 14: client time, bounded tables, the exhausted alert ------------ */
+
+/* A lease that needs `calls` calls (no tokens, unpriced), for task/tenant. */
+static struct tt_lease_ans lease_calls(tt_budget *b, const char *id, int64_t pid,
+				       const char *task, const char *tenant, int64_t calls,
+				       int64_t now)
+{
+	struct tt_lease_req q = {.id = id, .pid = pid, .need_calls = calls, .price_in = -1,
+				 .price_out = -1};
+	struct tt_lease_ans a;
+
+	q.key.f[TT_SC_TASK] = task;
+	q.key.f[TT_SC_TENANT] = tenant;
+	tt_budget_lease(b, &q, now, &a);
+	return a;
+}
+
+/* One settled call of task at ts, as the collector sees it at now. */
+static void call_at(tt_budget *b, int64_t ts, int64_t now, const char *task)
+{
+	struct tt_budget_event ev = {.ts_us = ts, .pid = 1, .tokens = 10};
+
+	ev.key.f[TT_SC_TASK] = task;
+	tt_budget_add(b, &ev, now);
+}
+
+static void test_future_ts_day_window(void **state)
+{
+	/* Issue 14 #1: a record dated 9999-12-31 moved the day window to 9999, so
+	 * today's records were dropped as late and the 3-call limit stopped
+	 * holding.  Here it counts at the collector's time: 2 + 1 + 1 calls today. */
+	struct seen s;
+	tt_budget *b = make("{\"budgets\": [{\"name\": \"d\", \"scope\": \"*\", \"limit\": "
+			    "{\"calls\": 3}, \"window\": \"day\", \"alert_at\": [50, 100], "
+			    "\"action\": \"deny\"}]}", &s);
+	int64_t now = at(2026, 6, 10, 12, 0, 0);
+	double usd;
+	int64_t tok, calls;
+
+	(void)state;
+	call_at(b, now - US, now, "t");
+	call_at(b, now - US, now, "t");
+	call_at(b, at(9999, 12, 31, 23, 59, 59), now, "t");
+	call_at(b, now + US, now + US, "t");
+	used(b, "d", "t", now + 2 * US, &usd, &tok, &calls);
+	assert_int_equal(calls, 4);
+	assert_false(lease_calls(b, "l1", 7, "t", NULL, 1, now + 2 * US).allow);
+	/* No window moved, so nothing resolved: 50% then 100%, both today. */
+	tt_budget_tick(b, now + 3 * US);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.a[1].state, "firing");
+	assert_string_equal(s.a[1].window, "2026-06-10");
+	/* A clock far behind does not take a call out of today either. */
+	call_at(b, at(2000, 1, 1, 0, 0, 0), now + 4 * US, "u");
+	used(b, "d", "u", now + 5 * US, &usd, &tok, &calls);
+	assert_int_equal(calls, 1);
+	tt_budget_free(b);
+}
+
+static void test_future_ts_rolling_window(void **state)
+{
+	/* Issue 14 #1: 60 records dated in the next hour filled a 1 h rolling
+	 * window's buckets with future ids; the present's calls no longer
+	 * counted.  Each counts now: 60 + 1 calls against a limit of 3. */
+	tt_budget *b = make("{\"budgets\": [{\"name\": \"r\", \"scope\": \"*\", \"limit\": "
+			    "{\"calls\": 3}, \"window\": \"1h\", \"action\": \"deny\"}]}", NULL);
+	int64_t now = at(2026, 6, 10, 12, 0, 0);
+	double usd;
+	int64_t tok, calls;
+
+	(void)state;
+	for (int i = 1; i <= 60; i++)
+		call_at(b, now + i * 60 * US, now, "t");
+	call_at(b, now, now, "t");
+	used(b, "r", "t", now, &usd, &tok, &calls);
+	assert_int_equal(calls, 61);
+	assert_false(lease_calls(b, "l1", 7, "t", NULL, 1, now).allow);
+	/* An hour and a bucket later they are gone, like any call of now. */
+	used(b, "r", "t", now + 3600 * US + 60 * US, &usd, &tok, &calls);
+	assert_int_equal(calls, 0);
+	tt_budget_free(b);
+}
+
+static char tmpdir[] = "/tmp/tt-budget-test-XXXXXX";
+
+static void store_recs(tt_store *s, const char *const *json, size_t n, int64_t received)
+{
+	tt_rec recs[8];
+	tt_buf arena;
+	char err[256];
+	int64_t acc, dup;
+
+	assert_true(n <= 8);
+	tt_buf_init(&arena, 1 << 16);
+	for (size_t i = 0; i < n; i++)
+		if (tt_rec_parse(json[i], strlen(json[i]), &arena, &recs[i], err, sizeof(err)))
+			fail_msg("record %zu: %s", i, err);
+	assert_int_equal(tt_store_insert(s, recs, n, &arena, received, &acc, &dup), 0);
+	assert_int_equal(acc, (int64_t)n);
+	tt_buf_free(&arena);
+}
+
+static void test_future_ts_replay(void **state)
+{
+	/* Issue 14 #1 across a restart: the future-dated record in the database
+	 * must neither move the window nor raise a "resolved" when replayed. */
+	static const char *const recs[] = {
+		"{\"id\": \"00000000000000000000000000000001\", \"ts\": \"2026-06-10T11:59:50Z\", "
+		"\"pid\": 1, \"task\": \"t\"}",
+		"{\"id\": \"00000000000000000000000000000002\", \"ts\": \"2026-06-10T11:59:51Z\", "
+		"\"pid\": 1, \"task\": \"t\"}",
+		"{\"id\": \"00000000000000000000000000000003\", \"ts\": \"9999-12-31T23:59:59Z\", "
+		"\"pid\": 1, \"task\": \"t\"}",
+	};
+	struct tt_store_opts o = {.sync_full = 0};
+	struct seen s;
+	tt_store *st;
+	tt_budget *b = make("{\"budgets\": [{\"name\": \"d\", \"scope\": \"*\", \"limit\": "
+			    "{\"calls\": 4}, \"window\": \"day\", \"alert_at\": [50, 100], "
+			    "\"action\": \"deny\"}]}", &s);
+	int64_t now = at(2026, 6, 10, 12, 0, 0);
+	char path[128], err[256];
+	double usd;
+	int64_t tok, calls;
+
+	(void)state;
+	assert_non_null(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/r.db", tmpdir);
+	assert_int_equal(tt_store_open(path, &o, &st, err, sizeof(err)), 0);
+	store_recs(st, recs, 3, now);  /* all three arrived at noon */
+	assert_int_equal(tt_budget_replay(st, tt_budget_add_rec, b), 0);
+	used(b, "d", "t", now + US, &usd, &tok, &calls);
+	assert_int_equal(calls, 3);
+	for (int i = 0; i < s.n; i++)
+		assert_string_equal(s.a[i].state, "firing");
+	assert_int_equal(s.n, 1);  /* 50% (2 of 4), in today's window */
+	assert_string_equal(s.a[0].window, "2026-06-10");
+	/* One more call fits, a second does not. */
+	assert_true(lease_calls(b, "l1", 7, "t", NULL, 1, now + US).allow);
+	assert_false(lease_calls(b, "l2", 8, "t", NULL, 1, now + US).allow);
+	tt_budget_free(b);
+	tt_store_close(st);
+	snprintf(err, sizeof(err), "rm -rf '%s'", tmpdir);
+	assert_int_equal(system(err), 0);
+}
+
+static void test_many_tasks_still_counted(void **state)
+{
+	/* Issue 14 #2: after 200,000 tasks no account was made for the next one,
+	 * so its calls went uncounted and a 2-call limit let 5 through. */
+	tt_budget *b = make("{\"budgets\": [{\"name\": \"per-task\", \"scope\": \"*\", "
+			    "\"limit\": {\"calls\": 2}, \"window\": \"task\", \"action\": "
+			    "\"deny\"}]}", NULL);
+	int64_t now = at(2026, 6, 10, 12, 0, 0);
+	char task[32];
+	double usd;
+	int64_t tok, calls;
+
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		snprintf(task, sizeof(task), "task-%06d", i);
+		call_at(b, now, now, task);
+	}
+	for (int i = 0; i < 5; i++)
+		call_at(b, now, now, "the-next-one");
+	used(b, "per-task", "the-next-one", now, &usd, &tok, &calls);
+	assert_int_equal(calls, 5);
+	assert_false(lease_calls(b, "l1", 7, "the-next-one", NULL, 1, now).allow);
+	tt_budget_free(b);
+}
+
+static void test_accounts_full_never_allow(void **state)
+{
+	/* A table of 3 accounts: a fourth scope's lease is denied, its records
+	 * go uncounted but remembered, so its verdict denies until its day ends;
+	 * then the ended days' accounts are freed and it is served again. */
+	tt_budget *b = make("{\"budgets\": [{\"name\": \"daily\", \"scope\": \"*\", \"limit\": "
+			    "{\"calls\": 2}, \"window\": \"day\", \"action\": \"deny\"}], "
+			    "\"leases\": {\"max_accounts\": 3}}", NULL);
+	int64_t now = at(2026, 6, 10, 12, 0, 0), tomorrow = at(2026, 6, 11, 0, 0, 1);
+	struct tt_budget_key k = {{0}};
+	struct tt_budget_stats st;
+	struct tt_lease_ans a;
+	char why[512];
+
+	(void)state;
+	call_at(b, now, now, "a");
+	call_at(b, now, now, "b");
+	call_at(b, now, now, "c");
+	a = lease_calls(b, "l1", 7, "d", NULL, 1, now);
+	assert_false(a.allow);
+	assert_string_equal(a.rule, "daily");
+	assert_non_null(strstr(a.reason, "max_accounts"));
+	call_at(b, now, now, "d");       /* a monitor-mode call: no account for it */
+	call_at(b, now, now, "d");
+	k.f[TT_SC_TASK] = "d";
+	assert_int_equal(tt_budget_verdict(b, &k, now, why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "uncounted"));
+	tt_budget_stats(b, &st);
+	assert_int_equal(st.accounts, 3);
+	assert_int_equal(st.max_accounts, 3);
+	assert_int_equal(st.records_uncounted, 2);
+	assert_true(st.accounts_refused >= 3);
+	/* Tomorrow: today's three accounts hold nothing that counts. */
+	tt_budget_tick(b, tomorrow);
+	tt_budget_stats(b, &st);
+	assert_int_equal(st.accounts, 0);
+	assert_int_equal(st.accounts_expired, 3);
+	assert_int_equal(tt_budget_verdict(b, &k, tomorrow, why, sizeof(why)), 0);
+	assert_true(lease_calls(b, "l2", 7, "d", NULL, 1, tomorrow).allow);
+	tt_budget_free(b);
+}
+
+static void test_task_accounts_expire_when_idle(void **state)
+{
+	tt_budget *b = make("{\"budgets\": [{\"name\": \"life\", \"scope\": \"*\", \"limit\": "
+			    "{\"calls\": 5}, \"window\": \"task\", \"action\": \"deny\"}], "
+			    "\"leases\": {\"task_idle_s\": 60, \"ttl_s\": 10}}", NULL);
+	int64_t now = at(2026, 6, 10, 12, 0, 0);
+	struct tt_budget_stats st;
+
+	(void)state;
+	call_at(b, now, now, "a");
+	assert_true(lease_calls(b, "l1", 7, "b", NULL, 1, now).allow);
+	/* 59 s idle: both kept (b's lease ended at 10 s, its account stays). */
+	tt_budget_tick(b, now + 59 * US);
+	tt_budget_stats(b, &st);
+	assert_int_equal(st.accounts, 2);
+	assert_int_equal(st.leases, 0);
+	assert_int_equal(st.leases_expired, 1);
+	tt_budget_tick(b, now + 61 * US);
+	tt_budget_stats(b, &st);
+	assert_int_equal(st.accounts, 0);
+	assert_int_equal(st.accounts_expired, 2);
+	tt_budget_free(b);
+}
+
+static void test_lease_flood_under_no_rule(void **state)
+{
+	/* Issue 14 #6: 10,000 keep-alives (calls: 0) for tasks under no rule
+	 * filled the lease table, and every new lease was refused.  Keys under
+	 * no deny rule hold nothing and take no slot. */
+	tt_budget *b = make("{\"budgets\": [{\"name\": \"acme\", \"scope\": {\"tenant\": "
+			    "\"acme\"}, \"limit\": {\"calls\": 5}, \"window\": \"task\", "
+			    "\"action\": \"deny\"}]}", NULL);
+	int64_t now = at(2026, 6, 10, 12, 0, 0);
+	char id[32];
+	struct tt_lease_ans a;
+
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		snprintf(id, sizeof(id), "flood-%d", i);
+		a = lease_calls(b, id, 1000 + i, id, NULL, i % 2, now);
+		assert_true(a.allow);
+	}
+	a = lease_calls(b, "victim", 1, "job", "acme", 1, now);
+	assert_true(a.allow);
+	assert_int_equal(a.calls, 1);  /* max(1, 0.25 x 5 = 1.25), whole calls */
+	tt_budget_free(b);
+}
+
+static void test_lease_table_full_evicts(void **state)
+{
+	/* 4 lease slots, 10 processes each needing 1 call of a 10-call budget:
+	 * all fit (evicting the least recently renewed), none more - the evicted
+	 * holds keep counting until their TTL would have ended. */
+	tt_budget *b = make("{\"budgets\": [{\"name\": \"acme\", \"scope\": {\"tenant\": "
+			    "\"acme\"}, \"limit\": {\"calls\": 10}, \"window\": \"task\", "
+			    "\"action\": \"deny\"}], \"leases\": {\"max_leases\": 4, "
+			    "\"fraction\": 0.01, \"ttl_s\": 10}}", NULL);
+	int64_t now = at(2026, 6, 10, 12, 0, 0);
+	struct tt_budget_stats st;
+	struct tt_lease_ans a;
+	char id[16];
+
+	(void)state;
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "p%d", i);
+		a = lease_calls(b, id, 100 + i, "job", "acme", 1, now + i);
+		assert_true(a.allow);
+		assert_int_equal(a.calls, 1);
+	}
+	tt_budget_stats(b, &st);
+	assert_int_equal(st.leases, 4);
+	assert_int_equal(st.max_leases, 4);
+	assert_int_equal(st.leases_evicted, 6);
+	assert_false(lease_calls(b, "p10", 110, "job", "acme", 1, now + 20).allow);
+	/* An evicted lease that comes back gets a new slot, not the old hold. */
+	assert_false(lease_calls(b, "p0", 100, "job", "acme", 1, now + 21).allow);
+	/* 10 s on, every hold has ended: the budget is whole again. */
+	a = lease_calls(b, "p11", 111, "job", "acme", 1, now + 10 * US + 30);
+	assert_true(a.allow);
+	tt_budget_free(b);
+}
+
+static void test_exhausted_alert_on_denial(void **state)
+{
+	/* Issue 14 #13: leases stop spending before 100%, so a deny rule's 100%
+	 * alert never fired.  A denied call raises it, once per window. */
+	struct seen s;
+	tt_budget *b = make("{\"budgets\": [{\"name\": \"cap\", \"scope\": \"*\", \"limit\": "
+			    "{\"calls\": 4}, \"window\": \"day\", \"alert_at\": [50, 100], "
+			    "\"action\": \"deny\"}], \"leases\": {\"fraction\": 0.01}}", &s);
+	int64_t now = at(2026, 6, 10, 12, 0, 0), next = at(2026, 6, 11, 12, 0, 0);
+
+	(void)state;
+	call_at(b, now, now, "t");
+	call_at(b, now, now, "t");                             /* 2 of 4: 50% */
+	assert_int_equal(s.n, 1);
+	assert_true(lease_calls(b, "l1", 2, "t", NULL, 1, now).allow);   /* holds 1 */
+	assert_true(lease_calls(b, "l2", 3, "t", NULL, 1, now).allow);   /* holds 1 */
+	assert_int_equal(s.n, 1);
+	assert_false(lease_calls(b, "l3", 4, "t", NULL, 1, now).allow);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.a[1].threshold, 100);
+	assert_string_equal(s.a[1].state, "firing");
+	assert_string_equal(s.a[1].window, "2026-06-10");
+	assert_int_equal(s.a[1].calls, 4);  /* 2 settled + 2 held */
+	assert_non_null(strstr(s.a[1].message, "denied"));
+	assert_false(lease_calls(b, "l4", 5, "t", NULL, 1, now + US).allow);
+	assert_int_equal(s.n, 2);           /* once per window */
+	/* The next day: resolved, and a new denial alerts again. */
+	tt_budget_tick(b, next);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.a[2].state, "resolved");
+	for (int i = 0; i < 4; i++)
+		call_at(b, next, next, "t");  /* 50%, then 100% by records: the usual alerts */
+	assert_int_equal(s.n, 5);
+	assert_int_equal(s.a[4].threshold, 100);
+	assert_string_equal(s.a[4].window, "2026-06-11");
+	assert_false(lease_calls(b, "l5", 6, "t", NULL, 1, next).allow);
+	assert_int_equal(s.n, 5);           /* already raised in this window */
+	tt_budget_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +867,15 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_verdict),
 		cmocka_unit_test(test_detectors),
+		cmocka_unit_test(test_future_ts_day_window),
+		cmocka_unit_test(test_future_ts_rolling_window),
+		cmocka_unit_test(test_future_ts_replay),
+		cmocka_unit_test(test_many_tasks_still_counted),
+		cmocka_unit_test(test_accounts_full_never_allow),
+		cmocka_unit_test(test_task_accounts_expire_when_idle),
+		cmocka_unit_test(test_lease_flood_under_no_rule),
+		cmocka_unit_test(test_lease_table_full_evicts),
+		cmocka_unit_test(test_exhausted_alert_on_denial),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
