@@ -16,6 +16,8 @@ $(CHAOS_CLIENTS): $(BUILD)/tests/chaos_clients/%: tests/e2e/chaos_clients/%.c
 	$(call msg,CC,$@)$(CC) $(BASE_CFLAGS) -O2 -o $@ $< -lssl -lcrypto -lpthread
 
 E2E_TESTS += $(wildcard tests/e2e/test_chaos_*.sh) $(wildcard tests/e2e/test_secrets_*.sh)
+# The adversarial cases against the built daemon and agent (issue 14).
+E2E_TESTS += $(wildcard tests/e2e/test_adv_*.sh)
 
 # The agent built with ASan+UBSan, for hosts that load libasan first:
 #   LD_PRELOAD=$(cc -print-file-name=libasan.so):build/san/libtokentap.so
