@@ -8,7 +8,8 @@ COL_SRCS := collector/rec.c collector/batch.c collector/prices.c \
             collector/prices_data.c collector/config.c collector/store.c \
             collector/usage.c collector/metrics.c collector/server.c \
             collector/budget.c collector/detect.c collector/alert.c \
-            collector/probestats.c collector/exekind.c
+            collector/probestats.c collector/exekind.c \
+            collector/rollup.c
 COL_CLI_SRCS := collector/tokentap.c collector/report.c
 COL_LIB      := $(BUILD)/libttcollector.a
 COL_SAN_LIB  := $(SAN)/libttcollector.a
