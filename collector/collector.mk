@@ -48,7 +48,7 @@ $(COL_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(COL_SAN_LIB) $(COMMON_SAN_L
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(COL_LIBS) $(TEST_LIBS)
 
 # End-to-end tests drive the built daemon and CLI with curl.
-COL_E2E := $(wildcard tests/e2e/test_collector_*.sh)
+COL_E2E := $(wildcard tests/e2e/test_collector_*.sh) tests/e2e/test_adv_store.sh
 E2E_TESTS += $(COL_E2E)
 
 # libFuzzer targets: the record-batch parser/validator and the config parser.
