@@ -75,3 +75,11 @@ $(SAN)/tokentapd: $(SAN)/obj/collector/tokentapd.o $(COL_SAN_LIB) $(COMMON_SAN_L
 
 # Budgets, leases, enforce mode, detectors and alerts, end to end (issue #6).
 E2E_TESTS += $(wildcard tests/e2e/test_budget_*.sh tests/e2e/test_alerts_*.sh)
+
+# Benchmark: /v1/usage over 10M records, buckets against a scan, concurrent
+# readers, ingest with the buckets on and off (in process, the store's API).
+ROLLUP_BENCH := $(BUILD)/bench/bench_rollup
+BENCHES += $(ROLLUP_BENCH)
+$(ROLLUP_BENCH): $(BUILD)/obj/bench/bench_rollup.o $(COL_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) -o $@ $^ $(COL_LIBS) -lcurl

@@ -527,14 +527,14 @@ static int read_sums(sqlite3_stmt *st, tt_rollup_map *m)
 	return step == SQLITE_DONE ? 0 : TT_EIO;
 }
 
+/* The bucket rows themselves, summed by key in the map (128-bit, no SQL sort). */
 int tt_rollup_read_buckets(sqlite3 *db, int dim, int64_t h0, int64_t h1, tt_rollup_map *m)
 {
 	static const char sql[] =
-		"SELECT knull, key, SUM(calls), SUM(blocked_calls), SUM(priced), SUM(unpriced_calls), "
-		"SUM(input_hi), SUM(input_lo), SUM(output_hi), SUM(output_lo), SUM(cache_read_hi), "
-		"SUM(cache_read_lo), SUM(cache_write_hi), SUM(cache_write_lo), SUM(reasoning_hi), "
-		"SUM(reasoning_lo), TOTAL(cost_usd), TOTAL(cache_savings_usd) FROM rollup "
-		"WHERE dim = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY knull, key";
+		"SELECT knull, key, calls, blocked_calls, priced, unpriced_calls, input_hi, input_lo, "
+		"output_hi, output_lo, cache_read_hi, cache_read_lo, cache_write_hi, cache_write_lo, "
+		"reasoning_hi, reasoning_lo, cost_usd, cache_savings_usd FROM rollup "
+		"WHERE dim = ?1 AND hour >= ?2 AND hour < ?3";
 	sqlite3_stmt *st;
 	int rc;
 

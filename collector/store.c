@@ -695,6 +695,10 @@ int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store *
 	*out = NULL;
 	if (!s)
 		return TT_ENOMEM;
+	/* SQLite's allocation statistics take one global mutex on every malloc,
+	 * which serializes concurrent readers; off (fails harmlessly when SQLite
+	 * is already initialized). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	pthread_mutex_init(&s->rlock, NULL);
 	pthread_cond_init(&s->rcond, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
