@@ -8,7 +8,8 @@ COL_SRCS := collector/rec.c collector/batch.c collector/prices.c \
             collector/prices_data.c collector/config.c collector/store.c \
             collector/usage.c collector/metrics.c collector/server.c \
             collector/budget.c collector/detect.c collector/alert.c \
-            collector/probestats.c collector/exekind.c
+            collector/probestats.c collector/exekind.c \
+            collector/rollup.c
 COL_CLI_SRCS := collector/tokentap.c collector/report.c
 COL_LIB      := $(BUILD)/libttcollector.a
 COL_SAN_LIB  := $(SAN)/libttcollector.a
@@ -47,7 +48,7 @@ $(COL_TESTS): $(SAN)/tests/%: $(SAN)/obj/tests/%.o $(COL_SAN_LIB) $(COMMON_SAN_L
 	$(call msg,LD,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(COL_LIBS) $(TEST_LIBS)
 
 # End-to-end tests drive the built daemon and CLI with curl.
-COL_E2E := $(wildcard tests/e2e/test_collector_*.sh)
+COL_E2E := $(wildcard tests/e2e/test_collector_*.sh) tests/e2e/test_adv_store.sh
 E2E_TESTS += $(COL_E2E)
 
 # libFuzzer targets: the record-batch parser/validator and the config parser.
@@ -74,3 +75,11 @@ $(SAN)/tokentapd: $(SAN)/obj/collector/tokentapd.o $(COL_SAN_LIB) $(COMMON_SAN_L
 
 # Budgets, leases, enforce mode, detectors and alerts, end to end (issue #6).
 E2E_TESTS += $(wildcard tests/e2e/test_budget_*.sh tests/e2e/test_alerts_*.sh)
+
+# Benchmark: /v1/usage over 10M records, buckets against a scan, concurrent
+# readers, ingest with the buckets on and off (in process, the store's API).
+ROLLUP_BENCH := $(BUILD)/bench/bench_rollup
+BENCHES += $(ROLLUP_BENCH)
+$(ROLLUP_BENCH): $(BUILD)/obj/bench/bench_rollup.o $(COL_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)$(CC) -o $@ $^ $(COL_LIBS) -lcurl

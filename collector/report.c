@@ -16,8 +16,12 @@ void tt_report_tokens(double n, char *buf, size_t cap)
 		snprintf(buf, cap, "%.1fk", n / 1e3);
 	else if (n < 1e9)
 		snprintf(buf, cap, "%.1fM", n / 1e6);
-	else
+	else if (n < 1e12)
 		snprintf(buf, cap, "%.1fB", n / 1e9);
+	else if (n < 1e15)
+		snprintf(buf, cap, "%.1fT", n / 1e12);
+	else  /* sums may pass 2^63 (usage.h): still one short cell */
+		snprintf(buf, cap, "%.1e", n);
 }
 
 void tt_report_usd(double v, char *buf, size_t cap)
@@ -84,8 +88,8 @@ int tt_report_render(const char *json, size_t len, const struct tt_report_opts *
 	cJSON *root = cJSON_ParseWithLength(json, len);
 	const cJSON *rows, *total, *by, *row, *since, *until;
 	double total_cost, cum = 0, other_cost = 0, other_calls = 0, other_in = 0, other_out = 0;
-	double unpriced, savings, cached;
-	int nrows, shown = 0, other = 0, other_unpriced = 0;
+	double unpriced, savings, cached, blocked, other_unpriced = 0;
+	int nrows, shown = 0, other = 0;
 	char a[32], b[32], c[32], d[32], hdr[32];
 	int rc = 0;
 
@@ -107,6 +111,7 @@ int tt_report_render(const char *json, size_t len, const struct tt_report_opts *
 	unpriced = num(total, "unpriced_calls");
 	savings = num(total, "cache_savings_usd");
 	cached = num(total, "cache_read_tokens");
+	blocked = num(total, "blocked_calls");
 	nrows = cJSON_GetArraySize(rows);
 
 	fprintf(out, "Where the money goes, by %s", by->valuestring);
@@ -129,7 +134,7 @@ int tt_report_render(const char *json, size_t len, const struct tt_report_opts *
 	cJSON_ArrayForEach(row, rows) {
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(row, "key");
 		double cost = num(row, "cost_usd"), share = total_cost > 0 ? cost / total_cost : 0;
-		int rup = (int)num(row, "unpriced_calls");
+		double rup = num(row, "unpriced_calls"), rblk = num(row, "blocked_calls");
 
 		if (o->top > 0 && shown >= o->top) {
 			other++;
@@ -153,8 +158,10 @@ int tt_report_render(const char *json, size_t len, const struct tt_report_opts *
 		fprintf(out, " %7.0f %8s %8s %12s %5.1f%% %5.1f%%  ", num(row, "calls"), a, b, c,
 			share * 100, cum * 100);
 		bar(out, share, o->unicode);
-		if (rup)
-			fprintf(out, "%s(%d unpriced)", share > 0 ? " " : "", rup);
+		if (rup > 0)
+			fprintf(out, "%s(%.0f unpriced)", share > 0 ? " " : "", rup);
+		if (rblk > 0)
+			fprintf(out, "%s(%.0f blocked)", share > 0 || rup > 0 ? " " : "", rblk);
 		fputc('\n', out);
 	}
 	if (other) {
@@ -168,8 +175,8 @@ int tt_report_render(const char *json, size_t len, const struct tt_report_opts *
 		cell(out, label, 28);
 		fprintf(out, " %7.0f %8s %8s %12s %5.1f%% %5.1f%%", other_calls, a, b, c,
 			total_cost > 0 ? other_cost / total_cost * 100 : 0, total_cost > 0 ? 100.0 : 0);
-		if (other_unpriced)
-			fprintf(out, "  (%d unpriced)", other_unpriced);
+		if (other_unpriced > 0)
+			fprintf(out, "  (%.0f unpriced)", other_unpriced);
 		fputc('\n', out);
 	}
 	tt_report_tokens(num(total, "input_tokens"), a, sizeof(a));
@@ -199,6 +206,9 @@ int tt_report_render(const char *json, size_t len, const struct tt_report_opts *
 		fprintf(out, "  Cache savings realised: %s (%s input tokens served from the prompt "
 			"cache).\n", c, d);
 	}
+	if (blocked > 0)
+		fprintf(out, "  %.0f call%s blocked by a budget (enforce mode): not in CALLS, "
+			"never sent to the provider.\n", blocked, blocked == 1 ? "" : "s");
 	if (unpriced > 0)
 		fprintf(out, "  ! %.0f call%s unpriced: the model is not in the price table or the "
 			"call carried no usage;\n    their cost is NOT in the figures above "

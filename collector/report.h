@@ -2,7 +2,8 @@
  * report.h - `tokentap report`: the usage roll-up (usage.h's JSON) as a
  * table for a person: where the money goes, biggest first, each row's
  * share of the total and the cumulative share (the 80/20 view), unpriced
- * calls flagged, and the cache savings realised.
+ * calls flagged, the calls a budget blocked (not in the calls: they never
+ * reached the provider), and the cache savings realised.
  */
 #ifndef TT_COL_REPORT_H
 #define TT_COL_REPORT_H

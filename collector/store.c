@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rollup.h"
 #include "tokentap/error.h"
 
 struct job {
@@ -20,10 +21,27 @@ struct job {
 	struct job *next;
 };
 
+/* A read connection: one per concurrent reader, kept for the next. */
+struct reader {
+	sqlite3 *db;
+	struct reader *next;
+};
+
 struct tt_store {
-	sqlite3 *wdb, *rdb, *cdb;  /* writer, reader, checkpointer */
+	sqlite3 *wdb, *cdb;        /* writer, checkpointer */
 	sqlite3_stmt *ins;
+	tt_rollup_map *acc;        /* the transaction's buckets (writer thread) */
+	sqlite3_stmt *ups;         /* their upsert */
+	int rollup;                /* buckets kept (not --no-rollup) */
+
+	/* Readers never share a connection, so they never wait for each other
+	 * (WAL: nor for the writer); READERS_MAX bounds the open files. */
+	char *path;
+	int readonly;
 	pthread_mutex_t rlock;
+	pthread_cond_t rcond;
+	struct reader *rfree;
+	int nreaders;
 
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;     /* writer: work arrived or stop */
@@ -47,6 +65,7 @@ struct tt_store {
 };
 
 #define CHECKPOINT_PAGES 4000  /* about 16 MB of WAL */
+#define READERS_MAX 32
 
 /* 1: the first records table; 2: app, tls (added to older tables by migrate()). */
 #define SCHEMA_VERSION 2
@@ -94,6 +113,8 @@ static int build_schema(tt_buf *b)
 				      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);\n"
 				      "INSERT OR IGNORE INTO meta VALUES ('schema', '%d');\n",
 				   SCHEMA_VERSION);
+	if (!rc)
+		rc = tt_buf_adds(b, tt_rollup_schema);
 	return rc;
 }
 
@@ -279,6 +300,26 @@ static int bind_rec(sqlite3_stmt *st, const tt_rec *r, const tt_buf *arena, int6
 	return 0;
 }
 
+/* Record i of job j was stored: count it, add it to the hour's buckets. */
+static int added_rec(tt_store *s, struct job *j, size_t i)
+{
+	j->accepted++;
+	if (j->added)
+		j->added[i] = 1;
+	if (!s->rollup)
+		return 0;
+	return tt_rollup_map_add_rec(s->acc, &j->recs[i], j->arena, j->now_us);
+}
+
+static int flush_rollup(tt_store *s)
+{
+	int rc = tt_rollup_flush(s->wdb, &s->ups, s->acc);
+
+	if (!rc)
+		rc = tt_rollup_mark(s->wdb, sqlite3_last_insert_rowid(s->wdb));
+	return rc;
+}
+
 /* One transaction for every queued job. Writer thread only. */
 static void commit_group(tt_store *s, struct job *jobs)
 {
@@ -290,24 +331,23 @@ static void commit_group(tt_store *s, struct job *jobs)
 		rc = TT_EIO;
 	for (j = jobs; j && !rc; j = j->next) {
 		j->accepted = j->duplicates = 0;
-		for (size_t i = 0; i < j->n; i++) {
+		for (size_t i = 0; i < j->n && !rc; i++) {
 			bind_rec(s->ins, &j->recs[i], j->arena, j->now_us);
-			if (sqlite3_step(s->ins) != SQLITE_DONE) {
+			if (sqlite3_step(s->ins) != SQLITE_DONE)
 				rc = TT_EIO;
-				sqlite3_reset(s->ins);
-				break;
-			}
-			if (sqlite3_changes(s->wdb) > 0) {
-				j->accepted++;
-				if (j->added)
-					j->added[i] = 1;
-			} else {
+			else if (sqlite3_changes(s->wdb) > 0)
+				rc = added_rec(s, j, i);
+			else
 				j->duplicates++;
-			}
 			sqlite3_reset(s->ins);
 		}
 		added += j->accepted;
 	}
+	/* The buckets go into the records' transaction: both or neither. */
+	if (!rc && s->rollup && added)
+		rc = flush_rollup(s);
+	if (s->acc)
+		tt_rollup_map_clear(s->acc);
 	/* Unbind so that no pointer into a caller's arena outlives the call. */
 	sqlite3_clear_bindings(s->ins);
 	if (!rc && sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
@@ -419,13 +459,56 @@ int tt_store_insert(tt_store *s, const tt_rec *recs, size_t n, const tt_buf *are
 	return j.rc;
 }
 
-int tt_store_read(tt_store *s, int (*fn)(sqlite3 *db, void *arg), void *arg)
+static int open_reader(tt_store *s, sqlite3 **db, char *err, size_t errlen);
+
+/* A free read connection, or a new one below READERS_MAX; NULL: cannot open. */
+static struct reader *take_reader(tt_store *s)
 {
-	int rc;
+	struct reader *r;
+	char err[256] = "";
 
 	pthread_mutex_lock(&s->rlock);
-	rc = fn(s->rdb, arg);
+	while (!s->rfree && s->nreaders >= READERS_MAX)
+		pthread_cond_wait(&s->rcond, &s->rlock);
+	if ((r = s->rfree)) {
+		s->rfree = r->next;
+		pthread_mutex_unlock(&s->rlock);
+		return r;
+	}
+	s->nreaders++;
 	pthread_mutex_unlock(&s->rlock);
+	/* Opened outside the lock: the other readers go on meanwhile. */
+	if (!(r = calloc(1, sizeof(*r))) || open_reader(s, &r->db, err, sizeof(err))) {
+		if (r)
+			fprintf(stderr, "tokentapd: %s\n", err);
+		free(r);
+		pthread_mutex_lock(&s->rlock);
+		s->nreaders--;
+		pthread_cond_signal(&s->rcond);
+		pthread_mutex_unlock(&s->rlock);
+		return NULL;
+	}
+	return r;
+}
+
+static void give_reader(tt_store *s, struct reader *r)
+{
+	pthread_mutex_lock(&s->rlock);
+	r->next = s->rfree;
+	s->rfree = r;
+	pthread_cond_signal(&s->rcond);
+	pthread_mutex_unlock(&s->rlock);
+}
+
+int tt_store_read(tt_store *s, int (*fn)(sqlite3 *db, void *arg), void *arg)
+{
+	struct reader *r = take_reader(s);
+	int rc;
+
+	if (!r)
+		return TT_EIO;
+	rc = fn(r->db, arg);
+	give_reader(s, r);
 	return rc;
 }
 
@@ -447,6 +530,24 @@ int64_t tt_store_count(tt_store *s)
 	return n;
 }
 
+/*
+ * The buckets: rolled up once from the records when they do not cover them
+ * all; forgotten when this writer will not keep them (readers then scan).
+ */
+static int open_rollup(tt_store *s, const char *path, char *err, size_t errlen)
+{
+	if (!s->rollup) {
+		if (tt_rollup_disable(s->wdb)) {
+			snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(s->wdb));
+			return TT_EIO;
+		}
+		return 0;
+	}
+	if (!(s->acc = tt_rollup_map_new()))
+		return TT_ENOMEM;
+	return tt_rollup_ready(s->wdb) ? 0 : tt_rollup_build(s->wdb, path, err, errlen);
+}
+
 static int open_db(const char *path, int flags, sqlite3 **db, char *err, size_t errlen)
 {
 	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -458,6 +559,94 @@ static int open_db(const char *path, int flags, sqlite3 **db, char *err, size_t 
 	}
 	sqlite3_busy_timeout(*db, 10000);
 	return 0;
+}
+
+/*
+ * SUM() for the read connections.  SQLite's own SUM() fails the whole
+ * query with "integer overflow" past 2^63 - 1, and 1,100 records at the
+ * documented maximum of 2^53 tokens are enough: a read at start then
+ * failed and tokentapd would not start.  This one sums integers in 128
+ * bits and answers an integer when the sum fits in 64, else a REAL (which
+ * sqlite3_column_int64() reads as INT64_MAX): an answer always comes back.
+ * Otherwise as SQLite's: NULL for no values, REAL once a value is not an
+ * integer; also a window function.
+ */
+struct wide_sum {
+	unsigned char i[sizeof(tt_i128)];  /* SQLite aligns the context to 8 only */
+	double r;
+	int64_t n;
+	int approx;
+};
+
+static void wide_sum_add(sqlite3_context *ctx, sqlite3_value *v, int sign)
+{
+	struct wide_sum *p = sqlite3_aggregate_context(ctx, sizeof(*p));
+	int type = sqlite3_value_numeric_type(v);
+
+	if (!p || type == SQLITE_NULL)
+		return;
+	p->n += sign;
+	if (type == SQLITE_INTEGER) {
+		tt_i128 i;
+
+		memcpy(&i, p->i, sizeof(i));
+		i += sign * (tt_i128)sqlite3_value_int64(v);
+		memcpy(p->i, &i, sizeof(i));
+	} else {
+		p->approx = 1;
+		p->r += sign * sqlite3_value_double(v);
+	}
+}
+
+static void wide_sum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	wide_sum_add(ctx, argv[0], 1);
+}
+
+static void wide_sum_inverse(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	wide_sum_add(ctx, argv[0], -1);
+}
+
+static void wide_sum_value(sqlite3_context *ctx)
+{
+	struct wide_sum *p = sqlite3_aggregate_context(ctx, 0);
+	tt_i128 i;
+
+	if (!p || p->n == 0) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	memcpy(&i, p->i, sizeof(i));
+	if (!p->approx && i >= INT64_MIN && i <= INT64_MAX)
+		sqlite3_result_int64(ctx, (int64_t)i);
+	else
+		sqlite3_result_double(ctx, p->r + (double)i);
+}
+
+static int register_wide_sum(sqlite3 *db)
+{
+	return sqlite3_create_window_function(db, "sum", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+					      NULL, wide_sum_step, wide_sum_value, wide_sum_value,
+					      wide_sum_inverse, NULL) == SQLITE_OK ? 0 : TT_EIO;
+}
+
+/* A read connection: read-only, older columns shadowed (report --db), wide SUM. */
+static int open_reader(tt_store *s, sqlite3 **db, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = open_db(s->path, SQLITE_OPEN_READONLY, db, err, errlen)))
+		return rc;
+	if (!s->readonly || !(rc = shadow_missing_columns(*db, s->path, err, errlen))) {
+		if ((rc = register_wide_sum(*db)))
+			snprintf(err, errlen, "database %s: %s", s->path, sqlite3_errmsg(*db));
+	}
+	if (rc) {
+		sqlite3_close(*db);
+		*db = NULL;
+	}
+	return rc;
 }
 
 /* The writer's connection: WAL, the schema (migrated), the insert statement. */
@@ -479,7 +668,7 @@ static int open_writer(tt_store *s, const char *path, const struct tt_store_opts
 	if ((rc = exec(s->wdb, pragmas, err, errlen)))
 		goto out;
 	if ((rc = build_schema(&sql)) || (rc = exec(s->wdb, sql.data, err, errlen)) ||
-	    (rc = migrate(s->wdb, path, err, errlen)))
+	    (rc = migrate(s->wdb, path, err, errlen)) || (rc = open_rollup(s, path, err, errlen)))
 		goto out;
 	tt_buf_reset(&sql);
 	if ((rc = build_insert(&sql)))
@@ -498,6 +687,7 @@ int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store *
 		  char *err, size_t errlen)
 {
 	tt_store *s = calloc(1, sizeof(*s));
+	struct reader *r;
 	sqlite3_stmt *st = NULL;
 	char pragmas[256];
 	int rc = 0;
@@ -505,22 +695,36 @@ int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store *
 	*out = NULL;
 	if (!s)
 		return TT_ENOMEM;
+	/* SQLite's allocation statistics take one global mutex on every malloc,
+	 * which serializes concurrent readers; off (fails harmlessly when SQLite
+	 * is already initialized). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	pthread_mutex_init(&s->rlock, NULL);
+	pthread_cond_init(&s->rcond, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcond, NULL);
 	pthread_cond_init(&s->dcond, NULL);
 	pthread_mutex_init(&s->clock, NULL);
 	pthread_cond_init(&s->ccond, NULL);
 
+	s->readonly = opts->readonly;
+	s->rollup = !opts->readonly && !opts->no_rollup;
+	if (!(s->path = strdup(path)))
+		goto nomem;
 	if (!opts->readonly && (rc = open_writer(s, path, opts, err, errlen)))
 		goto fail;
-	if ((rc = open_db(path, SQLITE_OPEN_READONLY, &s->rdb, err, errlen)))
+	/* The first read connection, kept in the pool. */
+	if (!(r = calloc(1, sizeof(*r))))
+		goto nomem;
+	if ((rc = open_reader(s, &r->db, err, errlen))) {
+		free(r);
 		goto fail;
-	if (opts->readonly && (rc = shadow_missing_columns(s->rdb, path, err, errlen)))
-		goto fail;
-	if (sqlite3_prepare_v2(s->rdb, "SELECT count(*) FROM records", -1, &st, NULL) !=
+	}
+	give_reader(s, r);
+	s->nreaders = 1;
+	if (sqlite3_prepare_v2(r->db, "SELECT count(*) FROM records", -1, &st, NULL) !=
 	    SQLITE_OK) {
-		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(s->rdb));
+		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(r->db));
 		rc = TT_EIO;
 		goto fail;
 	}
@@ -551,6 +755,9 @@ int tt_store_open(const char *path, const struct tt_store_opts *opts, tt_store *
 	}
 	*out = s;
 	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	rc = TT_ENOMEM;
 fail:
 	tt_store_close(s);
 	return rc;
@@ -576,11 +783,21 @@ void tt_store_close(tt_store *s)
 	}
 	sqlite3_close(s->cdb);
 	sqlite3_finalize(s->ins);
-	sqlite3_close(s->rdb);
+	sqlite3_finalize(s->ups);
+	tt_rollup_map_free(s->acc);
+	while (s->rfree) {
+		struct reader *r = s->rfree;
+
+		s->rfree = r->next;
+		sqlite3_close(r->db);
+		free(r);
+	}
+	free(s->path);
 	if (s->wdb)
 		sqlite3_exec(s->wdb, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	sqlite3_close(s->wdb);
 	pthread_mutex_destroy(&s->rlock);
+	pthread_cond_destroy(&s->rcond);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcond);
 	pthread_cond_destroy(&s->dcond);

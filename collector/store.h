@@ -13,8 +13,13 @@
  * survives a kill -9 and a power loss.  synchronous=NORMAL (--sync normal)
  * survives kill -9 but may lose the last commits on power loss.
  *
- * Reads (usage, metrics) go through a second connection and never wait for
- * the writer: WAL readers see the last committed state.
+ * Reads (usage, metrics) go through read connections, one per concurrent
+ * reader (a pool of up to 32, opened as needed), and never wait for the
+ * writer or for each other: WAL readers see the last committed state.
+ *
+ * Every commit also adds its client records to the hourly buckets of
+ * rollup.h, in the same transaction; a database whose buckets do not cover
+ * its records is rolled up once at open.
  */
 #ifndef TT_COL_STORE_H
 #define TT_COL_STORE_H
@@ -31,6 +36,7 @@ typedef struct tt_store tt_store;
 struct tt_store_opts {
 	int sync_full;   /* 1: synchronous=FULL (default), 0: NORMAL */
 	int readonly;    /* open for reads only (tokentap report --db) */
+	int no_rollup;   /* keep no hourly buckets (benchmarks): readers scan */
 };
 
 /*
@@ -54,8 +60,11 @@ int tt_store_insert(tt_store *s, const tt_rec *recs, size_t n, const tt_buf *are
 		    int64_t now_us, int64_t *accepted, int64_t *duplicates);
 
 /*
- * Run fn with the read connection, under the read lock.  fn's return is
- * passed through.  Thread-safe.
+ * Run fn with a read connection of its own (a free one from the pool, or a
+ * new one; waits only when 32 readers are running).  fn's return is passed
+ * through; TT_EIO when no connection could be opened.  Thread-safe.  On
+ * these connections SUM() never fails with "integer overflow": an integer
+ * sum past 64 bits comes back as a REAL (store.c, wide_sum).
  */
 int tt_store_read(tt_store *s, int (*fn)(sqlite3 *db, void *arg), void *arg);
 

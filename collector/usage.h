@@ -5,14 +5,22 @@
  *	 "rows": [{"key": "gpt-4o-mini", "calls": N, "input_tokens": N,
  *	           "output_tokens": N, "cache_read_tokens": N,
  *	           "cache_write_tokens": N, "reasoning_tokens": N,
- *	           "cost_usd": X, "unpriced_calls": N, "cache_savings_usd": X}],
+ *	           "cost_usd": X, "unpriced_calls": N, "cache_savings_usd": X,
+ *	           "blocked_calls": N}],
  *	 "total": { the same fields, without "key" }}
  *
  * Rows come biggest cost first (rows whose calls are all unpriced last,
  * then by calls).  `key` is null for records without the field; cost_usd
- * sums the priced calls and is null when none was priced; unpriced_calls
- * counts calls whose cost is unknown.  Only client records count (side is
- * not "server").  since is inclusive, until exclusive, on the record's ts.
+ * sums the priced records and is null when none was priced; calls counts
+ * the calls that reached the provider, blocked_calls the ones the agent
+ * blocked (enforce mode: `blocked` true or error "blocked"), which are in
+ * no other count; unpriced_calls counts calls whose cost is unknown.  Only
+ * client records count (side is not "server").  since is inclusive, until
+ * exclusive, on the record's ts.  Token sums are exact integers and may
+ * pass 2^63 - 1 (rollup.h, "Widths").
+ *
+ * Cost: the hourly buckets of the window's whole hours (rollup.h) plus the
+ * records of the partial hours at its edges; reads run concurrently.
  */
 #ifndef TT_COL_USAGE_H
 #define TT_COL_USAGE_H
@@ -29,6 +37,7 @@ struct tt_usage_query {
 	const char *by;      /* one of TT_USAGE_BY_LIST */
 	int64_t since_us;    /* INT64_MIN: open */
 	int64_t until_us;    /* INT64_MAX: open */
+	int scan;            /* 1: read every record of the window, no buckets (tests, bench) */
 };
 
 /* The SQL expression that groups for `by`, or NULL when `by` is unknown. */

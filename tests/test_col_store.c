@@ -580,6 +580,140 @@ static void test_parse_time(void **state)
 	assert_string_equal(tt_usage_column("app"), "app");
 }
 
+/* 1,100 records at the documented maximum, 2^53 tokens each (issue 14, #3). */
+#define MAX53 "9007199254740992"
+#define SUM1100 "9907919180215091200"  /* 1100 * 2^53 > 2^63 - 1 */
+
+static void ingest_max(tt_store *s, const tt_prices *p)
+{
+	tt_buf body;
+
+	tt_buf_init(&body, 1 << 24);
+	for (int i = 0; i < 1100; i++)
+		tt_buf_printf(&body, "{\"id\":\"%032x\",\"ts\":\"2026-02-0%dT%02d:%02d:00Z\","
+				     "\"provider\":\"openai\",\"model\":\"gpt-4o\",\"input_tokens\":"
+				     MAX53 ",\"output_tokens\":" MAX53 ",\"cache_read_tokens\":" MAX53
+				     ",\"reasoning_tokens\":" MAX53 ",\"feature\":\"big\"}\n",
+			      0x100000 + i, 1 + i % 2, i % 24, i % 60);
+	ingest(s, p, body.data, 1100, 0);
+	tt_buf_free(&body);
+}
+
+static void expect_exact_sums(tt_store *s, int scan, int64_t since, int64_t until)
+{
+	struct tt_usage_query q = {.by = "model", .since_us = since, .until_us = until,
+				   .scan = scan};
+	char err[256];
+	tt_buf out;
+
+	tt_buf_init(&out, 1 << 20);
+	if (tt_usage_json(s, &q, &out, err, sizeof(err)))
+		fail_msg("usage: %s", err);
+	assert_non_null(strstr(out.data, "\"calls\":1100,\"input_tokens\":" SUM1100
+					 ",\"output_tokens\":" SUM1100 ",\"cache_read_tokens\":"
+					 SUM1100 ",\"cache_write_tokens\":0,\"reasoning_tokens\":"
+					 SUM1100));
+	tt_buf_free(&out);
+}
+
+static int read_sum(sqlite3 *db, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	/* What tokentapd reads at start (metrics.c): SUM() over every record. */
+	if (sqlite3_prepare_v2(db, "SELECT SUM(input_tokens), SUM(1) FROM records", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*(int64_t *)arg = sqlite3_column_int64(st, 0);
+		rc = sqlite3_column_int(st, 1) == 1100 ? 0 : -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void test_sums_at_the_maxima(void **state)
+{
+	struct tt_store_opts o = {.sync_full = 0};
+	tt_prices *p = tt_prices_new();
+	char err[256];
+	int64_t sum = 0;
+	tt_store *s;
+
+	remove_db(path);
+	assert_int_equal(tt_config_apply(p, NULL, 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(tt_store_open(path, &o, &s, err, sizeof(err)), 0);
+	ingest_max(s, p);
+	expect_exact_sums(s, 0, INT64_MIN, INT64_MAX);
+	expect_exact_sums(s, 1, INT64_MIN, INT64_MAX);
+	/* Edges inside hours: records and buckets together. */
+	expect_exact_sums(s, 0, 1769904000000000 - 1, 1770076800000000 + 1);
+	/* Readers get an answer from SUM() too: saturated, never an error. */
+	assert_int_equal(tt_store_read(s, read_sum, &sum), 0);
+	assert_true(sum == INT64_MAX);
+	tt_store_close(s);
+
+	/* It opens again (buckets rebuilt from scratch too), and read-only. */
+	sql_exec(path, "DELETE FROM meta WHERE key = 'rollup'");
+	assert_int_equal(tt_store_open(path, &o, &s, err, sizeof(err)), 0);
+	expect_exact_sums(s, 0, INT64_MIN, INT64_MAX);
+	tt_store_close(s);
+	o.readonly = 1;
+	assert_int_equal(tt_store_open(path, &o, &s, err, sizeof(err)), 0);
+	expect_exact_sums(s, 0, INT64_MIN, INT64_MAX);
+	tt_store_close(s);
+	remove_db(path);
+	tt_prices_free(p);
+}
+
+/* Blocked calls never reached the provider: not in calls (issue 14, #12). */
+static void test_blocked_calls_apart(void **state)
+{
+	struct tt_store_opts o = {.sync_full = 0};
+	tt_prices *p = tt_prices_new();
+	char err[256];
+	tt_store *s;
+	cJSON *u;
+	const cJSON *r;
+
+	remove_db(path);
+	assert_int_equal(tt_config_apply(p, NULL, 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(tt_store_open(path, &o, &s, err, sizeof(err)), 0);
+	ingest(s, p,
+	       REC(A, "2026-01-01T00:00:00Z", "gpt-4o", 1000, 100, "\"chat\"", "client")
+	       "{\"id\":\"" B "\",\"ts\":\"2026-01-01T00:00:01Z\",\"model\":\"gpt-4o\","
+	       "\"input_tokens\":0,\"output_tokens\":0,\"error\":\"blocked\",\"blocked\":true,"
+	       "\"feature\":\"chat\"}\n"
+	       "{\"id\":\"" C "\",\"ts\":\"2026-01-01T00:00:02Z\",\"model\":\"mystery\","
+	       "\"error\":\"blocked\",\"feature\":\"chat\"}\n"
+	       "{\"id\":\"" D "\",\"ts\":\"2026-01-01T00:00:03Z\",\"model\":\"gpt-4o\","
+	       "\"blocked\":true,\"feature\":\"chat\"}\n",
+	       4, 0);
+	for (int scan = 0; scan < 2; scan++) {
+		struct tt_usage_query q = {.by = "feature", .since_us = INT64_MIN,
+					   .until_us = INT64_MAX, .scan = scan};
+		tt_buf out;
+
+		tt_buf_init(&out, 1 << 20);
+		assert_int_equal(tt_usage_json(s, &q, &out, err, sizeof(err)), 0);
+		u = cJSON_Parse(out.data);
+		tt_buf_free(&out);
+		r = row_of(u, "chat");
+		assert_true(num(r, "calls") == 1);
+		assert_true(num(r, "blocked_calls") == 3);
+		assert_true(num(r, "unpriced_calls") == 0);  /* C was blocked, not unpriced */
+		assert_true(num(r, "input_tokens") == 1000);
+		r = cJSON_GetObjectItem(u, "total");
+		assert_true(num(r, "calls") == 1);
+		assert_true(num(r, "blocked_calls") == 3);
+		cJSON_Delete(u);
+	}
+	tt_store_close(s);
+	remove_db(path);
+	tt_prices_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -587,6 +721,8 @@ int main(void)
 		cmocka_unit_test(test_migrate_schema_1),
 		cmocka_unit_test(test_every_field_round_trips),
 		cmocka_unit_test(test_parse_time),
+		cmocka_unit_test(test_sums_at_the_maxima),
+		cmocka_unit_test(test_blocked_calls_apart),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
