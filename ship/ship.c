@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +54,9 @@ struct tt_shipper {
 	char *collector;       /* NULL: off */
 	char *spool_opt;
 	char *token_file;
-	int out_fd;
+	char *out_path;        /* NULL: none */
+	int out_fd;            /* opened by the thread; -1 not yet or refused */
+	int out_state;         /* 0 not yet, 1 open, -1 refused */
 
 	/* The thread's own state. */
 	tt_client *client;
@@ -212,13 +216,104 @@ static void to_spool(tt_shipper *s, const char *body, size_t len, unsigned n)
 	add(&s->dropped, n);
 }
 
+/*
+ * Why TOKENTAP_OUT's file st is not to be written, or NULL.  shared: its
+ * folder is writable by others, who could have put it there (a file of
+ * theirs to read our records from, a hard link to a file of ours).
+ */
+static const char *out_refused(const struct stat *st, int shared)
+{
+	if (S_ISLNK(st->st_mode))
+		return "a symbolic link";
+	if (S_ISFIFO(st->st_mode))
+		return "a FIFO";
+	if (!S_ISREG(st->st_mode))
+		return "not a regular file";
+	if (shared && st->st_uid != geteuid())
+		return "another user's file in a folder others may write to";
+	if (shared && st->st_nlink > 1)
+		return "a hard link in a folder others may write to";
+	return NULL;
+}
+
+/* path's folder, opened; *base points into path at the file's name. */
+static int open_parent(const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+
+	*base = slash ? slash + 1 : path;
+	if (!slash)
+		return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if ((size_t)(slash - path) >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return open(slash == path ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/*
+ * Open TOKENTAP_OUT to append, on the shipper's thread: never through a
+ * link (O_NOFOLLOW), never waiting (O_NONBLOCK: a FIFO nobody reads held
+ * the program in open(2) for ever), and only a regular file nobody else
+ * could have put there.  The name is looked at before the open (opening a
+ * device can have side effects) and what was opened checked after it.
+ * -1 when refused, said once: the records then go to the collector only.
+ */
+static int open_out(const char *path)
+{
+	static int warn;
+	const char *base, *why = NULL;
+	struct stat dst, st;
+	int dfd, fd = -1, shared;
+
+	dfd = open_parent(path, &base);
+	if (dfd < 0 || fstat(dfd, &dst) < 0) {
+		why = strerror(errno);
+		goto out;
+	}
+	shared = (dst.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (why = out_refused(&st, shared)))
+		goto out;
+	fd = openat(dfd, base, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW |
+			       O_NONBLOCK, 0644);
+	if (fd < 0) {
+		why = errno == ELOOP ? "a symbolic link" :
+		      errno == ENXIO ? "a FIFO nobody reads" : strerror(errno);
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || (why = out_refused(&st, shared))) {
+		if (!why)
+			why = strerror(errno);
+		close(fd);
+		fd = -1;
+	}
+out:
+	if (dfd >= 0)
+		close(dfd);
+	if (fd < 0)
+		tt_log_once(&warn, TT_LOG_WARN, "TOKENTAP_OUT %s: %s: records are not "
+			    "written to it", path, why);
+	return fd;
+}
+
+static int out_ready(tt_shipper *s)
+{
+	if (s->out_state == 0 && s->out_path) {
+		s->out_fd = open_out(s->out_path);
+		s->out_state = s->out_fd >= 0 ? 1 : -1;
+	}
+	return s->out_state == 1;
+}
+
 static void deliver(tt_shipper *s, struct item *batch, unsigned n, size_t bytes)
 {
 	char *body = NULL, *p;
 	struct item *it;
 	long st = TT_EIO;
 
-	if (s->out_fd >= 0) {
+	if (out_ready(s)) {
 		for (it = batch; it; it = it->next) {
 			/* One write per line: O_APPEND keeps lines of several
 			 * processes whole. */
@@ -340,6 +435,7 @@ static void destroy(tt_shipper *s)
 	free(s->collector);
 	free(s->spool_opt);
 	free(s->token_file);
+	free(s->out_path);
 	free(s);
 }
 
@@ -379,13 +475,8 @@ tt_shipper *tt_shipper_new(const tt_ship_config *cfg)
 	if (cfg->token_file && cfg->token_file[0] &&
 	    !(s->token_file = strdup(cfg->token_file)))
 		goto fail;
-	if (cfg->out_path && cfg->out_path[0]) {
-		s->out_fd = open(cfg->out_path,
-				 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (s->out_fd < 0)
-			tt_log(TT_LOG_WARN, "TOKENTAP_OUT %s: %s", cfg->out_path,
-			       strerror(errno));
-	}
+	if (cfg->out_path && cfg->out_path[0] && !(s->out_path = strdup(cfg->out_path)))
+		goto fail;
 
 	/* The thread takes no signal meant for the host, and needs little
 	 * stack. */

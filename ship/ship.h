@@ -25,7 +25,7 @@
 
 typedef struct tt_ship_config {
 	const char *collector;  /* "unix:/path.sock", "http://host:port", "off"; NULL = default */
-	const char *out_path;   /* TOKENTAP_OUT or NULL */
+	const char *out_path;   /* TOKENTAP_OUT or NULL; see tt_shipper_new */
 	const char *spool_dir;  /* NULL = default */
 	const char *token_file; /* bearer token for an http:// collector, or NULL */
 	size_t queue_max;       /* records held in memory; 0 = default 4096 */
@@ -39,6 +39,14 @@ typedef struct tt_shipper tt_shipper;
  * The config's strings are copied.  NULL when the thread or memory cannot
  * be had.  An unusable collector string or out file is not an error: it is
  * reported once through tt_log and that destination is left out.
+ *
+ * The out file is opened by the thread, not the caller, to append
+ * (O_APPEND, created 0644), without following a symlink and without
+ * waiting (O_NOFOLLOW | O_NONBLOCK).  Refused: anything but a regular file
+ * (a FIFO, a device, a symlink), and in a folder others may write to, a
+ * file of another user or one with several links (they could have put it
+ * there).  The name is looked at before the open and what was opened is
+ * checked after it.
  */
 tt_shipper *tt_shipper_new(const tt_ship_config *cfg);
 

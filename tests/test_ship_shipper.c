@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -318,6 +319,85 @@ static void test_out_file(void **state)
 	tt_shipper_free(s);
 }
 
+/* Submit n records to a shipper with only an out file and flush. */
+static void ship_to_out(const char *out, int n)
+{
+	tt_record rec;
+	tt_ship_config cfg = { .collector = "off", .out_path = out };
+	tt_shipper *s = tt_shipper_new(&cfg);
+	assert_non_null(s);
+	for (int i = 0; i < n; i++) {
+		make_record(&rec, i);
+		assert_int_equal(tt_shipper_submit(s, &rec), 0);
+	}
+	assert_int_equal(tt_shipper_flush(s, 2000), 0);
+	tt_shipper_free(s);
+}
+
+static off_t size_of(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* TOKENTAP_OUT at a FIFO nobody reads: open(2) used to wait for a reader
+ * for ever, inside the host program.  Now refused at once. */
+static void test_out_fifo(void **state)
+{
+	char out[300];
+	(void)state;
+	snprintf(out, sizeof(out), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(out, 0666), 0);
+	alarm(10); /* a hang fails the test */
+	ship_to_out(out, 3);
+	alarm(0);
+}
+
+/* TOKENTAP_OUT at a symlink (planted in a shared folder, pointing at a
+ * file the victim may write): not followed. */
+static void test_out_symlink(void **state)
+{
+	char out[300], target[300];
+	(void)state;
+	snprintf(target, sizeof(target), "%s/target", tmpdir);
+	snprintf(out, sizeof(out), "%s/link", tmpdir);
+	close(open(target, O_WRONLY | O_CREAT, 0600));
+	assert_int_equal(symlink(target, out), 0);
+	ship_to_out(out, 3);
+	assert_int_equal(size_of(target), 0);
+}
+
+/* Another user's file, or a hard link, in a folder others may write to:
+ * they put it there.  Refused; our own file there is used. */
+static void test_out_shared_folder(void **state)
+{
+	char dir[300], out[400], other[300];
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/shared", tmpdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chmod(dir, 01777), 0);
+
+	snprintf(out, sizeof(out), "%s/mine.jsonl", dir);
+	ship_to_out(out, 2);
+	assert_true(size_of(out) > 0);
+
+	snprintf(other, sizeof(other), "%s/elsewhere", tmpdir);
+	close(open(other, O_WRONLY | O_CREAT, 0600));
+	snprintf(out, sizeof(out), "%s/hardlink.jsonl", dir);
+	assert_int_equal(link(other, out), 0);
+	ship_to_out(out, 2);
+	assert_int_equal(size_of(other), 0);
+
+	if (geteuid() != 0)
+		return; /* a file of another user needs root to make */
+	snprintf(out, sizeof(out), "%s/theirs.jsonl", dir);
+	close(open(out, O_WRONLY | O_CREAT, 0666));
+	assert_int_equal(chown(out, 65534, 65534), 0);
+	ship_to_out(out, 2);
+	assert_int_equal(size_of(out), 0);
+}
+
 enum { THREADS = 8, PER = 60 };
 static tt_record many[THREADS * PER];
 
@@ -558,6 +638,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_out_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_shared_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collector_unix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collector_http, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_then_deliver, setup, teardown),
