@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,8 @@ struct tt_shipper {
 	uint64_t submitted;    /* records accepted into the queue */
 	uint64_t finished;     /* of those, handled (sent, spooled, dropped) */
 	int stop;
+	int cut;               /* closing: nothing more goes to the collector */
+	int cancel_fd;         /* eventfd: cuts a request under way short */
 	pthread_t thread;
 
 	/* Configuration, copied. */
@@ -94,6 +97,8 @@ static int client_ready(tt_shipper *s)
 	if (s->client_state == 0) {
 		s->client = tt_client_new(s->collector, err, sizeof(err));
 		s->client_state = s->client ? 1 : -1;
+		if (s->client)
+			tt_client_set_cancel(s->client, s->cancel_fd);
 		if (!s->client)
 			tt_log_once(&s->warn_client, TT_LOG_WARN,
 				    "collector unusable (%s); records go to the spool", err);
@@ -114,6 +119,8 @@ static long post_records(tt_shipper *s, const char *body, size_t len)
 	tt_buf ans;
 	int st;
 
+	if (__atomic_load_n(&s->cut, __ATOMIC_RELAXED))
+		return TT_EIO; /* closing: what is left goes to the spool */
 	tt_buf_init(&ans, 4096); /* {"accepted":...}: the records say the rest */
 	st = tt_client_request(s->client, "POST", "/v1/records", "application/x-ndjson",
 			       body, len, POST_TIMEOUT_MS, &ans, err, sizeof(err));
@@ -133,7 +140,7 @@ static int spool_ready(tt_shipper *s)
 		s->spool_state = rc == 0 ? 1 : -1;
 		if (rc)
 			tt_log_once(&s->warn_spool, TT_LOG_WARN,
-				    "no writable spool folder (set TOKENTAP_SPOOL); "
+				    "no usable spool folder (see TOKENTAP_SPOOL); "
 				    "records are dropped while the collector is unreachable");
 	}
 	return s->spool_state == 1;
@@ -188,6 +195,8 @@ static void drain(tt_shipper *s)
 {
 	int left = 0, r;
 
+	if (__atomic_load_n(&s->cut, __ATOMIC_RELAXED))
+		return;
 	if (!client_ready(s) || !spool_ready(s)) {
 		s->spool_pending = 0;
 		return;
@@ -429,6 +438,8 @@ static void destroy(tt_shipper *s)
 	if (s->out_fd >= 0)
 		close(s->out_fd);
 	tt_client_free(s->client);
+	if (s->cancel_fd >= 0)
+		close(s->cancel_fd);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	pthread_mutex_destroy(&s->mu);
@@ -454,6 +465,9 @@ tt_shipper *tt_shipper_new(const tt_ship_config *cfg)
 	if (!s)
 		return NULL;
 	s->out_fd = -1;
+	/* Without it a close waits out a request under way (or gives up on
+	 * the thread): the grace bounds it either way. */
+	s->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->queue_max = cfg->queue_max ? cfg->queue_max : QUEUE_DEFAULT;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -562,25 +576,58 @@ int tt_shipper_flush(tt_shipper *s, int timeout_ms)
 	return rc;
 }
 
-void tt_shipper_free(tt_shipper *s)
+/* Stop the thread, and cut short whatever it waits for. */
+static void cut(tt_shipper *s)
 {
-	struct timespec ts;
+	uint64_t one = 1;
 
-	if (!s)
-		return;
-	tt_shipper_flush(s, 2000);
 	pthread_mutex_lock(&s->mu);
 	s->stop = 1;
+	__atomic_store_n(&s->cut, 1, __ATOMIC_RELAXED);
 	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->mu);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 3;
-	if (pthread_timedjoin_np(s->thread, NULL, &ts) != 0) {
-		tt_log(TT_LOG_WARN, "shipper thread did not stop; left running");
-		pthread_detach(s->thread);
-		return;
+	if (s->cancel_fd >= 0 && write(s->cancel_fd, &one, sizeof(one)) < 0)
+		tt_log(TT_LOG_DEBUG, "shipper: cannot cut a request short");
+}
+
+int tt_shipper_close(tt_shipper *s, int timeout_ms, uint64_t *sent,
+		     uint64_t *spooled, uint64_t *dropped)
+{
+	struct timespec ts;
+	uint64_t lost;
+
+	if (!s) {
+		tt_shipper_stats(NULL, sent, spooled, dropped);
+		return 0;
 	}
-	destroy(s);
+	tt_shipper_flush(s, timeout_ms);
+	cut(s);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)TT_SHIP_CLOSE_GRACE_MS * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	if (pthread_timedjoin_np(s->thread, NULL, &ts) == 0) {
+		tt_shipper_stats(s, sent, spooled, dropped);
+		destroy(s);
+		return 0;
+	}
+	/* Stuck where no cut reaches (a name server's first answer, a disk
+	 * that does not answer): left running, never freed under it. */
+	pthread_mutex_lock(&s->mu);
+	lost = s->submitted - s->finished;
+	pthread_mutex_unlock(&s->mu);
+	tt_shipper_stats(s, sent, spooled, dropped);
+	if (dropped)
+		*dropped += lost;
+	tt_log(TT_LOG_WARN, "shipper thread did not stop in time; %llu records "
+	       "neither delivered nor spooled", (unsigned long long)lost);
+	pthread_detach(s->thread);
+	return TT_EIO;
+}
+
+void tt_shipper_free(tt_shipper *s)
+{
+	tt_shipper_close(s, 2000, NULL, NULL, NULL);
 }
 
 void tt_shipper_stats(const tt_shipper *s, uint64_t *sent, uint64_t *spooled,
