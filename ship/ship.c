@@ -97,9 +97,9 @@ static int client_ready(tt_shipper *s)
 	if (s->client_state == 0) {
 		s->client = tt_client_new(s->collector, err, sizeof(err));
 		s->client_state = s->client ? 1 : -1;
-		if (s->client)
+		if (s->client) /* a close cuts its requests short */
 			tt_client_set_cancel(s->client, s->cancel_fd);
-		if (!s->client)
+		else
 			tt_log_once(&s->warn_client, TT_LOG_WARN,
 				    "collector unusable (%s); records go to the spool", err);
 		/* a token that cannot be read: the collector answers 401 and
