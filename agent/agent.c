@@ -33,6 +33,11 @@ static struct {
 	int have_collector, have_out, have_spool;
 } conf;
 
+/* At exit, how long the collector may take to acknowledge what is queued
+ * before the rest goes to the spool (TOKENTAP_EXIT_TIMEOUT_MS). */
+#define EXIT_TIMEOUT_MS 1000
+static int exit_timeout_ms = EXIT_TIMEOUT_MS;
+
 static pid_t my_pid;
 static int disabled;       /* the shim gave up: every call passes through */
 static int proc_loaded;
@@ -71,6 +76,24 @@ static int64_t now_us(void)
 		__atomic_store_n(&clock_off_at, mono, __ATOMIC_RELAXED);
 	}
 	return mono + __atomic_load_n(&clock_off, __ATOMIC_RELAXED);
+}
+
+/* An integer variable in [lo, hi], else def (and a warning). */
+static int env_ms(const char *name, int lo, int hi, int def)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v)
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < lo || n > hi) {
+		tt_log(TT_LOG_WARN, "%s: expected %d to %d; using %d", name, lo, hi, def);
+		return def;
+	}
+	return (int)n;
 }
 
 static void env_copy(const char *name, char *dst, size_t cap, int *have)
@@ -396,31 +419,20 @@ __attribute__((constructor)) static void agent_init(void)
 	env_copy("TOKENTAP_OUT", conf.out, sizeof(conf.out), &conf.have_out);
 	env_copy("TOKENTAP_SPOOL", conf.spool, sizeof(conf.spool),
 		 &conf.have_spool);
+	exit_timeout_ms = env_ms("TOKENTAP_EXIT_TIMEOUT_MS", 0, 60000, EXIT_TIMEOUT_MS);
 	env_copy("TOKENTAP_TASK", conf.task, sizeof(conf.task), NULL);
 	env_copy("TOKENTAP_TENANT", conf.tenant, sizeof(conf.tenant), NULL);
 	env_copy("TOKENTAP_FEATURE", conf.feature, sizeof(conf.feature), NULL);
 	mode = getenv("TOKENTAP_MODE");
 	if (mode && strcmp(mode, "enforce") == 0) {
 		const char *fail = getenv("TOKENTAP_FAIL");
-		const char *tmo = getenv("TOKENTAP_LEASE_TIMEOUT_MS");
-		long ms = 1000;
+		int ms = env_ms("TOKENTAP_LEASE_TIMEOUT_MS", 10, 60000, 1000);
 
-		if (tmo) {
-			char *end;
-
-			errno = 0;
-			ms = strtol(tmo, &end, 10);
-			if (errno || *end || ms < 10 || ms > 60000) {
-				tt_log(TT_LOG_WARN, "TOKENTAP_LEASE_TIMEOUT_MS: expected 10 to 60000; "
-						    "using 1000");
-				ms = 1000;
-			}
-		}
 		if (fail && strcmp(fail, "open") != 0 && strcmp(fail, "closed") != 0)
 			tt_log(TT_LOG_WARN, "TOKENTAP_FAIL: expected open or closed; using open");
 		tt_lease_setup(conf.have_collector ? conf.collector : TT_DEFAULT_COLLECTOR,
 			       getenv("TOKENTAP_TOKEN_FILE"), fail && strcmp(fail, "closed") == 0,
-			       (int)ms);
+			       ms);
 		tt_enforce_setup(enforce_key, ship_record, enforce_sent);
 		tt_enforce_set_feed(enforce_feed);
 		tt_enforce_on = 1;
@@ -435,14 +447,18 @@ __attribute__((constructor)) static void agent_init(void)
 }
 
 /*
- * A short-lived program (curl runs 100 ms) must not lose its records: at
- * exit, wait (bounded) for the queue to go out, then stop the thread while
- * the libraries it uses still stand.  Records completed later (another
- * thread still running) are dropped; a shipper that did not drain in time
- * is left as it is rather than freed under its thread.
+ * A short-lived program (curl runs 100 ms) must not lose its records, nor
+ * wait on a collector that does not answer: at exit, the collector gets
+ * TOKENTAP_EXIT_TIMEOUT_MS (lease releases included) to acknowledge what
+ * is queued; what it has not acknowledged then goes to the spool, and the
+ * thread stops while the libraries it uses still stand.  Bounded by that
+ * plus TT_SHIP_CLOSE_GRACE_MS.  Records completed later (another thread
+ * still running) are dropped.
  */
 static void agent_exit(void)
 {
+	int64_t t0 = tt_mono_ms();
+	uint64_t sent, spooled, dropped;
 	tt_shipper *s;
 
 	tt_guard_enter();
@@ -455,18 +471,12 @@ static void agent_exit(void)
 	pthread_rwlock_unlock(&ship_lock);
 	if (!s)
 		goto out;
-	int drained = tt_shipper_flush(s, 2000) == 0;
-	if (tt_log_get_level() >= TT_LOG_INFO) {
-		uint64_t sent, spooled, dropped;
-		tt_shipper_stats(s, &sent, &spooled, &dropped);
-		tt_log(TT_LOG_INFO, "exit: sent %llu, spooled %llu, dropped %llu",
-		       (unsigned long long)sent, (unsigned long long)spooled,
-		       (unsigned long long)dropped);
-	}
-	if (drained)
-		tt_shipper_free(s);
-	else
-		tt_log(TT_LOG_WARN, "exit: records still queued after 2 s");
+	int64_t left = exit_timeout_ms - (tt_mono_ms() - t0);
+	tt_shipper_close(s, left > 0 ? (int)left : 0, &sent, &spooled, &dropped);
+	tt_log(dropped ? TT_LOG_WARN : TT_LOG_INFO,
+	       "exit: sent %llu, spooled %llu, dropped %llu",
+	       (unsigned long long)sent, (unsigned long long)spooled,
+	       (unsigned long long)dropped);
 out:
 	tt_guard_leave();
 }

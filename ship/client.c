@@ -31,6 +31,7 @@ struct tt_client {
 	tt_names *names;       /* TCP only */
 	pthread_mutex_t mu;    /* token */
 	char *token;
+	int cancel;            /* readable: every wait ends now; -1 none */
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, const char *what)
@@ -53,6 +54,7 @@ tt_client *tt_client_new(const char *addr, char *err, size_t errlen)
 		return NULL;
 	}
 	snprintf(c->text, sizeof(c->text), "%s", addr);
+	c->cancel = -1;
 	if (!c->addr.is_unix) {
 		c->names = tt_names_new(c->addr.host, c->addr.port);
 		if (!c->names) {
@@ -104,6 +106,11 @@ int tt_client_token_file(tt_client *c, const char *path, char *err, size_t errle
 	return rc < 0 ? rc : 0;
 }
 
+void tt_client_set_cancel(tt_client *c, int fd)
+{
+	__atomic_store_n(&c->cancel, fd, __ATOMIC_RELAXED);
+}
+
 const char *tt_client_addr(const tt_client *c)
 {
 	return c->text;
@@ -117,17 +124,23 @@ void tt_client_atfork_child(tt_client *c)
 	tt_names_atfork_child(c->names);
 }
 
-/* Wait for ev on fd until deadline.  0 ready, -1 time is up or error. */
-static int wait_fd(int fd, short ev, int64_t deadline)
+/*
+ * Wait for ev on fd until deadline, or until cancel (-1: none) becomes
+ * readable.  0 ready, -1 time is up, cancelled or error.
+ */
+static int wait_fd(int fd, short ev, int64_t deadline, int cancel)
 {
 	for (;;) {
 		int64_t left = (deadline - tt_mono_us() + 999) / 1000;
-		struct pollfd p = {.fd = fd, .events = ev};
+		struct pollfd p[2] = {{.fd = fd, .events = ev},
+				      {.fd = cancel, .events = POLLIN}};
 		int r;
 
 		if (left <= 0)
 			return -1;
-		r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		r = poll(p, cancel >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left);
+		if (r > 0 && cancel >= 0 && p[1].revents)
+			return -1;
 		if (r > 0)
 			return 0;
 		if (r < 0 && errno != EINTR)
@@ -136,7 +149,8 @@ static int wait_fd(int fd, short ev, int64_t deadline)
 }
 
 /* A non-blocking connect to sa, finished by the deadline.  fd or -1. */
-static int connect_sa(const struct sockaddr *sa, socklen_t len, int64_t deadline)
+static int connect_sa(const struct sockaddr *sa, socklen_t len, int64_t deadline,
+		      int cancel)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int soerr = 0;
@@ -146,14 +160,15 @@ static int connect_sa(const struct sockaddr *sa, socklen_t len, int64_t deadline
 		return -1;
 	if (connect(fd, sa, len) == 0)
 		return fd;
-	if ((errno == EINPROGRESS || errno == EAGAIN) && wait_fd(fd, POLLOUT, deadline) == 0 &&
+	if ((errno == EINPROGRESS || errno == EAGAIN) &&
+	    wait_fd(fd, POLLOUT, deadline, cancel) == 0 &&
 	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) == 0 && soerr == 0)
 		return fd;
 	close(fd);
 	return -1;
 }
 
-static int open_conn(tt_client *c, int64_t deadline, char *err, size_t errlen)
+static int open_conn(tt_client *c, int64_t deadline, int cancel, char *err, size_t errlen)
 {
 	tt_name_addr addrs[TT_NAMES_MAX];
 	char why[300];
@@ -163,7 +178,7 @@ static int open_conn(tt_client *c, int64_t deadline, char *err, size_t errlen)
 		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 		memcpy(sa.sun_path, c->addr.path, strlen(c->addr.path) + 1);
-		fd = connect_sa((struct sockaddr *)&sa, sizeof(sa), deadline);
+		fd = connect_sa((struct sockaddr *)&sa, sizeof(sa), deadline, cancel);
 		if (fd < 0)
 			return fail(err, errlen, TT_EIO, "cannot reach the collector at %s", c->text);
 		return fd;
@@ -172,14 +187,15 @@ static int open_conn(tt_client *c, int64_t deadline, char *err, size_t errlen)
 	if (n < 0)
 		return fail(err, errlen, TT_EIO, "cannot reach the collector: %s", why);
 	for (int i = 0; i < n; i++) {
-		fd = connect_sa((struct sockaddr *)&addrs[i].sa, addrs[i].len, deadline);
+		fd = connect_sa((struct sockaddr *)&addrs[i].sa, addrs[i].len, deadline,
+				cancel);
 		if (fd >= 0)
 			return fd;
 	}
 	return fail(err, errlen, TT_EIO, "cannot reach the collector at %s", c->text);
 }
 
-static int send_all(int fd, const char *p, size_t n, int64_t deadline)
+static int send_all(int fd, const char *p, size_t n, int64_t deadline, int cancel)
 {
 	while (n) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -188,7 +204,7 @@ static int send_all(int fd, const char *p, size_t n, int64_t deadline)
 			p += w;
 			n -= (size_t)w;
 		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (wait_fd(fd, POLLOUT, deadline))
+			if (wait_fd(fd, POLLOUT, deadline, cancel))
 				return -1;
 		} else {
 			return -1;
@@ -227,7 +243,7 @@ static int answer_complete(const tt_buf *raw)
 }
 
 /* The answer, until it is whole or the peer closes; at most raw's cap. */
-static int read_answer(int fd, tt_buf *raw, int64_t deadline)
+static int read_answer(int fd, tt_buf *raw, int64_t deadline, int cancel)
 {
 	char chunk[16384];
 
@@ -242,7 +258,7 @@ static int read_answer(int fd, tt_buf *raw, int64_t deadline)
 		} else if (r == 0) {
 			return 0;
 		} else if (errno == EAGAIN || errno == EINTR) {
-			if (wait_fd(fd, POLLIN, deadline))
+			if (wait_fd(fd, POLLIN, deadline, cancel))
 				return TT_EIO;
 		} else {
 			return TT_EIO;
@@ -354,27 +370,28 @@ int tt_client_request(tt_client *c, const char *method, const char *path,
 {
 	int64_t deadline = tt_mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000;
 	char head[1024 + TT_TOKEN_MAX];
+	int cancel = __atomic_load_n(&c->cancel, __ATOMIC_RELAXED);
 	tt_buf raw;
 	int fd, hl, rc;
 
 	hl = build_head(c, head, sizeof(head), method, path, ctype, len);
 	if (hl < 0)
 		return fail(err, errlen, TT_EINVAL, "%s", "the request head is too long");
-	fd = open_conn(c, deadline, err, errlen);
+	fd = open_conn(c, deadline, cancel, err, errlen);
 	if (fd < 0) {
 		explicit_bzero(head, sizeof(head));
 		return fd;
 	}
-	rc = send_all(fd, head, (size_t)hl, deadline);
+	rc = send_all(fd, head, (size_t)hl, deadline, cancel);
 	explicit_bzero(head, sizeof(head));
 	if (!rc && len)
-		rc = send_all(fd, body, len, deadline);
+		rc = send_all(fd, body, len, deadline, cancel);
 	if (rc) {
 		close(fd);
 		return fail(err, errlen, TT_EIO, "cannot send to %s", c->text);
 	}
 	tt_buf_init(&raw, answer->max - answer->len + HEAD_MAX);
-	rc = read_answer(fd, &raw, deadline);
+	rc = read_answer(fd, &raw, deadline, cancel);
 	close(fd);
 	if (rc == TT_ETRUNCATED)
 		rc = fail(err, errlen, rc, "%s", "the answer is too big");

@@ -65,6 +65,15 @@ int tt_client_request(tt_client *c, const char *method, const char *path,
 		      const char *ctype, const void *body, size_t len, int timeout_ms,
 		      tt_buf *answer, char *err, size_t errlen);
 
+/*
+ * A descriptor (an eventfd, a pipe's read end; -1 for none) that cuts
+ * short every wait of this client's requests, those under way included,
+ * once it is readable: they end with TT_EIO.  The caller owns it and keeps
+ * it open while the client lives.  A name lookup's first wait (names.h)
+ * is not cut: it ends by the request's deadline.
+ */
+void tt_client_set_cancel(tt_client *c, int fd);
+
 /* The address it talks to, as given. */
 const char *tt_client_addr(const tt_client *c);
 

@@ -10,8 +10,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,13 +49,17 @@ struct tt_shipper {
 	uint64_t submitted;    /* records accepted into the queue */
 	uint64_t finished;     /* of those, handled (sent, spooled, dropped) */
 	int stop;
+	int cut;               /* closing: nothing more goes to the collector */
+	int cancel_fd;         /* eventfd: cuts a request under way short */
 	pthread_t thread;
 
 	/* Configuration, copied. */
 	char *collector;       /* NULL: off */
 	char *spool_opt;
 	char *token_file;
-	int out_fd;
+	char *out_path;        /* NULL: none */
+	int out_fd;            /* opened by the thread; -1 not yet or refused */
+	int out_state;         /* 0 not yet, 1 open, -1 refused */
 
 	/* The thread's own state. */
 	tt_client *client;
@@ -90,7 +97,9 @@ static int client_ready(tt_shipper *s)
 	if (s->client_state == 0) {
 		s->client = tt_client_new(s->collector, err, sizeof(err));
 		s->client_state = s->client ? 1 : -1;
-		if (!s->client)
+		if (s->client) /* a close cuts its requests short */
+			tt_client_set_cancel(s->client, s->cancel_fd);
+		else
 			tt_log_once(&s->warn_client, TT_LOG_WARN,
 				    "collector unusable (%s); records go to the spool", err);
 		/* a token that cannot be read: the collector answers 401 and
@@ -110,6 +119,8 @@ static long post_records(tt_shipper *s, const char *body, size_t len)
 	tt_buf ans;
 	int st;
 
+	if (__atomic_load_n(&s->cut, __ATOMIC_RELAXED))
+		return TT_EIO; /* closing: what is left goes to the spool */
 	tt_buf_init(&ans, 4096); /* {"accepted":...}: the records say the rest */
 	st = tt_client_request(s->client, "POST", "/v1/records", "application/x-ndjson",
 			       body, len, POST_TIMEOUT_MS, &ans, err, sizeof(err));
@@ -129,7 +140,7 @@ static int spool_ready(tt_shipper *s)
 		s->spool_state = rc == 0 ? 1 : -1;
 		if (rc)
 			tt_log_once(&s->warn_spool, TT_LOG_WARN,
-				    "no writable spool folder (set TOKENTAP_SPOOL); "
+				    "no usable spool folder (see TOKENTAP_SPOOL); "
 				    "records are dropped while the collector is unreachable");
 	}
 	return s->spool_state == 1;
@@ -184,6 +195,8 @@ static void drain(tt_shipper *s)
 {
 	int left = 0, r;
 
+	if (__atomic_load_n(&s->cut, __ATOMIC_RELAXED))
+		return;
 	if (!client_ready(s) || !spool_ready(s)) {
 		s->spool_pending = 0;
 		return;
@@ -212,13 +225,104 @@ static void to_spool(tt_shipper *s, const char *body, size_t len, unsigned n)
 	add(&s->dropped, n);
 }
 
+/*
+ * Why TOKENTAP_OUT's file st is not to be written, or NULL.  shared: its
+ * folder is writable by others, who could have put it there (a file of
+ * theirs to read our records from, a hard link to a file of ours).
+ */
+static const char *out_refused(const struct stat *st, int shared)
+{
+	if (S_ISLNK(st->st_mode))
+		return "a symbolic link";
+	if (S_ISFIFO(st->st_mode))
+		return "a FIFO";
+	if (!S_ISREG(st->st_mode))
+		return "not a regular file";
+	if (shared && st->st_uid != geteuid())
+		return "another user's file in a folder others may write to";
+	if (shared && st->st_nlink > 1)
+		return "a hard link in a folder others may write to";
+	return NULL;
+}
+
+/* path's folder, opened; *base points into path at the file's name. */
+static int open_parent(const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+
+	*base = slash ? slash + 1 : path;
+	if (!slash)
+		return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if ((size_t)(slash - path) >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return open(slash == path ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/*
+ * Open TOKENTAP_OUT to append, on the shipper's thread: never through a
+ * link (O_NOFOLLOW), never waiting (O_NONBLOCK: a FIFO nobody reads held
+ * the program in open(2) for ever), and only a regular file nobody else
+ * could have put there.  The name is looked at before the open (opening a
+ * device can have side effects) and what was opened checked after it.
+ * -1 when refused, said once: the records then go to the collector only.
+ */
+static int open_out(const char *path)
+{
+	static int warn;
+	const char *base, *why = NULL;
+	struct stat dst, st;
+	int dfd, fd = -1, shared;
+
+	dfd = open_parent(path, &base);
+	if (dfd < 0 || fstat(dfd, &dst) < 0) {
+		why = strerror(errno);
+		goto out;
+	}
+	shared = (dst.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (why = out_refused(&st, shared)))
+		goto out;
+	fd = openat(dfd, base, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW |
+			       O_NONBLOCK, 0644);
+	if (fd < 0) {
+		why = errno == ELOOP ? "a symbolic link" :
+		      errno == ENXIO ? "a FIFO nobody reads" : strerror(errno);
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || (why = out_refused(&st, shared))) {
+		if (!why)
+			why = strerror(errno);
+		close(fd);
+		fd = -1;
+	}
+out:
+	if (dfd >= 0)
+		close(dfd);
+	if (fd < 0)
+		tt_log_once(&warn, TT_LOG_WARN, "TOKENTAP_OUT %s: %s: records are not "
+			    "written to it", path, why);
+	return fd;
+}
+
+static int out_ready(tt_shipper *s)
+{
+	if (s->out_state == 0 && s->out_path) {
+		s->out_fd = open_out(s->out_path);
+		s->out_state = s->out_fd >= 0 ? 1 : -1;
+	}
+	return s->out_state == 1;
+}
+
 static void deliver(tt_shipper *s, struct item *batch, unsigned n, size_t bytes)
 {
 	char *body = NULL, *p;
 	struct item *it;
 	long st = TT_EIO;
 
-	if (s->out_fd >= 0) {
+	if (out_ready(s)) {
 		for (it = batch; it; it = it->next) {
 			/* One write per line: O_APPEND keeps lines of several
 			 * processes whole. */
@@ -334,12 +438,15 @@ static void destroy(tt_shipper *s)
 	if (s->out_fd >= 0)
 		close(s->out_fd);
 	tt_client_free(s->client);
+	if (s->cancel_fd >= 0)
+		close(s->cancel_fd);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	pthread_mutex_destroy(&s->mu);
 	free(s->collector);
 	free(s->spool_opt);
 	free(s->token_file);
+	free(s->out_path);
 	free(s);
 }
 
@@ -358,6 +465,9 @@ tt_shipper *tt_shipper_new(const tt_ship_config *cfg)
 	if (!s)
 		return NULL;
 	s->out_fd = -1;
+	/* Without it a close waits out a request under way (or gives up on
+	 * the thread): the grace bounds it either way. */
+	s->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->queue_max = cfg->queue_max ? cfg->queue_max : QUEUE_DEFAULT;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -379,13 +489,8 @@ tt_shipper *tt_shipper_new(const tt_ship_config *cfg)
 	if (cfg->token_file && cfg->token_file[0] &&
 	    !(s->token_file = strdup(cfg->token_file)))
 		goto fail;
-	if (cfg->out_path && cfg->out_path[0]) {
-		s->out_fd = open(cfg->out_path,
-				 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (s->out_fd < 0)
-			tt_log(TT_LOG_WARN, "TOKENTAP_OUT %s: %s", cfg->out_path,
-			       strerror(errno));
-	}
+	if (cfg->out_path && cfg->out_path[0] && !(s->out_path = strdup(cfg->out_path)))
+		goto fail;
 
 	/* The thread takes no signal meant for the host, and needs little
 	 * stack. */
@@ -471,25 +576,58 @@ int tt_shipper_flush(tt_shipper *s, int timeout_ms)
 	return rc;
 }
 
-void tt_shipper_free(tt_shipper *s)
+/* Stop the thread, and cut short whatever it waits for. */
+static void cut(tt_shipper *s)
 {
-	struct timespec ts;
+	uint64_t one = 1;
 
-	if (!s)
-		return;
-	tt_shipper_flush(s, 2000);
 	pthread_mutex_lock(&s->mu);
 	s->stop = 1;
+	__atomic_store_n(&s->cut, 1, __ATOMIC_RELAXED);
 	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->mu);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 3;
-	if (pthread_timedjoin_np(s->thread, NULL, &ts) != 0) {
-		tt_log(TT_LOG_WARN, "shipper thread did not stop; left running");
-		pthread_detach(s->thread);
-		return;
+	if (s->cancel_fd >= 0 && write(s->cancel_fd, &one, sizeof(one)) < 0)
+		tt_log(TT_LOG_DEBUG, "shipper: cannot cut a request short");
+}
+
+int tt_shipper_close(tt_shipper *s, int timeout_ms, uint64_t *sent,
+		     uint64_t *spooled, uint64_t *dropped)
+{
+	struct timespec ts;
+	uint64_t lost;
+
+	if (!s) {
+		tt_shipper_stats(NULL, sent, spooled, dropped);
+		return 0;
 	}
-	destroy(s);
+	tt_shipper_flush(s, timeout_ms);
+	cut(s);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)TT_SHIP_CLOSE_GRACE_MS * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	if (pthread_timedjoin_np(s->thread, NULL, &ts) == 0) {
+		tt_shipper_stats(s, sent, spooled, dropped);
+		destroy(s);
+		return 0;
+	}
+	/* Stuck where no cut reaches (a name server's first answer, a disk
+	 * that does not answer): left running, never freed under it. */
+	pthread_mutex_lock(&s->mu);
+	lost = s->submitted - s->finished;
+	pthread_mutex_unlock(&s->mu);
+	tt_shipper_stats(s, sent, spooled, dropped);
+	if (dropped)
+		*dropped += lost;
+	tt_log(TT_LOG_WARN, "shipper thread did not stop in time; %llu records "
+	       "neither delivered nor spooled", (unsigned long long)lost);
+	pthread_detach(s->thread);
+	return TT_EIO;
+}
+
+void tt_shipper_free(tt_shipper *s)
+{
+	tt_shipper_close(s, 2000, NULL, NULL, NULL);
 }
 
 void tt_shipper_stats(const tt_shipper *s, uint64_t *sent, uint64_t *spooled,

@@ -10,8 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tokentap/error.h"
+#include "common/log.h"
 #include "spool.h"
+#include "tokentap/error.h"
 
 /* mkdir -p, mode 0700 for what it creates. */
 static int mkdirs(const char *path)
@@ -34,12 +35,70 @@ static int mkdirs(const char *path)
 	return access(path, W_OK | X_OK);
 }
 
+/*
+ * Open the spool folder and check who else can put files in it.  One that
+ * others may write to (group or world) must be sticky: else anyone could
+ * rename or replace the files we wrote.  Returns the folder's descriptor,
+ * TT_EINVAL for such a folder (said once), or TT_EIO (*missing set when it
+ * does not exist).
+ */
+static int open_dir(const char *dir, int *missing)
+{
+	static int warn_shared;
+	struct stat st;
+	int fd;
+
+	if (missing)
+		*missing = 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (missing)
+			*missing = errno == ENOENT;
+		return TT_EIO;
+	}
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return TT_EIO;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		tt_log_once(&warn_shared, TT_LOG_WARN,
+			    "spool %s: others may write to it and it is not sticky "
+			    "(chmod +t, or a folder of your own): not used", dir);
+		close(fd);
+		return TT_EINVAL;
+	}
+	return fd;
+}
+
+/*
+ * Why a spool entry is not ours to read, or NULL.  Only files this user
+ * wrote are read: another user's file, read with our rights and sent with
+ * our token, would be a forgery (or a file they could not read
+ * themselves, through a link).
+ */
+static const char *refused(const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		return "not a regular file";
+	if (st->st_uid != geteuid())
+		return "owned by another user";
+	if (st->st_nlink != 1)
+		return "a hard link";
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return "writable by others";
+	return NULL;
+}
+
 static int use_dir(const char *dir, char *out, size_t cap)
 {
-	int n;
+	int n, fd;
 
 	if (mkdirs(dir) < 0)
 		return TT_EIO;
+	fd = open_dir(dir, NULL);
+	if (fd < 0)
+		return fd;
+	close(fd);
 	n = snprintf(out, cap, "%s", dir);
 	return (n < 0 || (size_t)n >= cap) ? TT_ENOSPACE : 0;
 }
@@ -72,23 +131,44 @@ static int is_spool_name(const char *name)
 	return name[0] != '.' && n > 6 && strcmp(name + n - 6, ".jsonl") == 0;
 }
 
-size_t tt_spool_bytes(const char *dir)
+/* Bytes of our own spool files in the open folder dfd (kept open). */
+static size_t dir_bytes(int dfd)
 {
-	DIR *d = opendir(dir);
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 	size_t total = 0;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return 0;
+	}
+	rewinddir(d); /* a dup shares its offset */
 	while ((e = readdir(d))) {
 		struct stat st;
 		if (!is_spool_name(e->d_name))
 			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, 0) == 0)
+		/* Another user's files are not ours to count: planted ones
+		 * would fill our cap. */
+		if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !refused(&st))
 			total += (size_t)st.st_size;
 	}
 	closedir(d);
 	return total;
+}
+
+size_t tt_spool_bytes(const char *dir)
+{
+	int dfd = open_dir(dir, NULL);
+	size_t n;
+
+	if (dfd < 0)
+		return 0;
+	n = dir_bytes(dfd);
+	close(dfd);
+	return n;
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -105,34 +185,49 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int tt_spool_write(const char *dir, const void *body, size_t len)
+/* Write body as a new file of the open folder dfd: a dot-file first, then
+ * renamed, so that a reader never sees half of it. */
+static int write_in(int dfd, const void *body, size_t len)
 {
 	static unsigned seq;
-	char tmp[4200], final[4200];
+	char tmp[128], final[128];
 	struct timespec ts;
 	int fd, rc = TT_EIO;
 
-	if (tt_spool_bytes(dir) + len > TT_SPOOL_MAX_BYTES || len > TT_SPOOL_MAX_FILE)
-		return TT_ETRUNCATED;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	unsigned s = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
 	long long us = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	snprintf(final, sizeof(final), "%s/%lld-%d-%u.jsonl", dir, us,
-		 (int)getpid(), s);
-	snprintf(tmp, sizeof(tmp), "%s/.tmp-%lld-%d-%u", dir, us, (int)getpid(), s);
+	snprintf(final, sizeof(final), "%lld-%d-%u.jsonl", us, (int)getpid(), s);
+	snprintf(tmp, sizeof(tmp), ".tmp-%lld-%d-%u", us, (int)getpid(), s);
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* A new file of ours only: never one somebody put there (O_EXCL),
+	 * never through a link (O_NOFOLLOW); 0600 whatever the umask. */
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return TT_EIO;
-	if (write_all(fd, body, len) < 0 || fsync(fd) < 0)
+	if (fchmod(fd, 0600) < 0 || write_all(fd, body, len) < 0 || fsync(fd) < 0)
 		goto out;
-	if (rename(tmp, final) < 0)
+	if (renameat(dfd, tmp, dfd, final) < 0)
 		goto out;
 	rc = 0;
 out:
 	close(fd);
 	if (rc)
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
+	return rc;
+}
+
+int tt_spool_write(const char *dir, const void *body, size_t len)
+{
+	int dfd = open_dir(dir, NULL), rc;
+
+	if (dfd < 0)
+		return dfd;
+	if (len > TT_SPOOL_MAX_FILE || dir_bytes(dfd) + len > TT_SPOOL_MAX_BYTES)
+		rc = TT_ETRUNCATED;
+	else
+		rc = write_in(dfd, body, len);
+	close(dfd);
 	return rc;
 }
 
@@ -162,17 +257,61 @@ static char *read_file(int fd, size_t *len)
 	return buf;
 }
 
+/*
+ * Open a spool entry for delivery, without following a link and without
+ * waiting (a FIFO opens at once with O_NONBLOCK), and check it is a file
+ * of ours.  -1 when it is not to be sent: gone, delivered by another
+ * process meanwhile, or not ours (left where it is, said once).
+ */
+static int open_entry(const char *dir, int dfd, const char *name)
+{
+	static int warn_refused;
+	const char *why;
+	struct stat st;
+	int fd;
+
+	/* Look before opening: opening a device can have side effects. */
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	why = refused(&st);
+	if (!why) {
+		fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0)
+			return -1; /* another process delivered it */
+		/* What was opened, not what the name was a moment ago.  A
+		 * file delivered and unlinked meanwhile has no link left. */
+		if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
+			close(fd);
+			return -1;
+		}
+		why = refused(&st);
+		if (!why)
+			return fd;
+		close(fd);
+	}
+	tt_log_once(&warn_refused, TT_LOG_WARN,
+		    "spool %s: %s left alone (%s): only this user's own spool files "
+		    "are read", dir, name, why);
+	return -1;
+}
+
 int tt_spool_drain(const char *dir, tt_spool_send_fn send, void *user,
 		   unsigned max_files, int *left)
 {
-	DIR *d = opendir(dir);
+	int missing, dfd = open_dir(dir, &missing);
+	DIR *d;
 	struct dirent *e;
 	int delivered = 0, rc = 0;
 
 	if (left)
 		*left = 0;
-	if (!d)
-		return errno == ENOENT ? 0 : TT_EIO;
+	if (dfd < 0)
+		return missing ? 0 : dfd;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return TT_EIO;
+	}
 	while ((e = readdir(d))) {
 		if (!is_spool_name(e->d_name))
 			continue;
@@ -181,9 +320,9 @@ int tt_spool_drain(const char *dir, tt_spool_send_fn send, void *user,
 				*left = 1;
 			break;
 		}
-		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+		int fd = open_entry(dir, dfd, e->d_name);
 		if (fd < 0)
-			continue; /* another process delivered it */
+			continue;
 		/* Someone else is sending this one: leave it to them. */
 		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 			close(fd);
@@ -207,12 +346,12 @@ int tt_spool_drain(const char *dir, tt_spool_send_fn send, void *user,
 		int r = send(body, len, user);
 		free(body);
 		if (r == 0) {
-			unlinkat(dirfd(d), e->d_name, 0);
+			unlinkat(dfd, e->d_name, 0);
 			delivered++;
 		} else if (r > 0) {
 			char bad[600];
 			snprintf(bad, sizeof(bad), ".bad-%s", e->d_name);
-			renameat(dirfd(d), e->d_name, dirfd(d), bad);
+			renameat(dfd, e->d_name, dfd, bad);
 		}
 		close(fd); /* unlocks, after the unlink */
 		if (r < 0) {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -306,6 +307,53 @@ static void test_silent_server_deadline(void **state)
 	server_stop(s);
 }
 
+struct poke {
+	int fd, after_ms;
+};
+
+static void *poke_later(void *arg)
+{
+	struct poke *p = arg;
+	struct timespec ts = { 0, (long)p->after_ms * 1000000L };
+	uint64_t one = 1;
+
+	nanosleep(&ts, NULL);
+	assert_int_equal(write(p->fd, &one, sizeof(one)), sizeof(one));
+	return NULL;
+}
+
+/* A request to a server that never answers ends as soon as the cancel
+ * descriptor is readable, well before its deadline; and a later request
+ * ends at once. */
+static void test_cancel(void **state)
+{
+	struct server *s = server_start(1, M_SILENT);
+	tt_client *c = client_for(s, "127.0.0.1");
+	struct poke pk = { eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 150 };
+	char err[300];
+	int64_t t0, took;
+	pthread_t th;
+	tt_buf ans;
+
+	(void)state;
+	assert_true(pk.fd >= 0);
+	tt_client_set_cancel(c, pk.fd);
+	tt_buf_init(&ans, 1024);
+	t0 = ms_now();
+	pthread_create(&th, NULL, poke_later, &pk);
+	assert_int_equal(get(c, 5000, &ans, err), TT_EIO);
+	took = ms_now() - t0;
+	assert_true(took >= 140 && took < 1000);
+	pthread_join(th, NULL);
+	t0 = ms_now();
+	assert_int_equal(get(c, 5000, &ans, err), TT_EIO);
+	assert_true(ms_now() - t0 < 500);
+	tt_buf_free(&ans);
+	tt_client_free(c);
+	close(pk.fd);
+	server_stop(s);
+}
+
 /* Nobody listening: refused at once, with a reason. */
 static void test_nobody_there(void **state)
 {
@@ -411,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_answers),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_silent_server_deadline),
+		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_nobody_there),
 		cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_threads_and_fork),

@@ -10,9 +10,11 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -278,6 +280,8 @@ static void sleep_ms(int ms)
 static int setup(void **state)
 {
 	(void)state;
+	/* the stand-in answers a shipper that already hung up */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/tt-ship-XXXXXX");
 	assert_non_null(mkdtemp(tmpdir));
 	return 0;
@@ -316,6 +320,85 @@ static void test_out_file(void **state)
 	tt_shipper_stats(s, &sent, &spooled, &dropped);
 	assert_int_equal(sent + spooled + dropped, 0);
 	tt_shipper_free(s);
+}
+
+/* Submit n records to a shipper with only an out file and flush. */
+static void ship_to_out(const char *out, int n)
+{
+	tt_record rec;
+	tt_ship_config cfg = { .collector = "off", .out_path = out };
+	tt_shipper *s = tt_shipper_new(&cfg);
+	assert_non_null(s);
+	for (int i = 0; i < n; i++) {
+		make_record(&rec, i);
+		assert_int_equal(tt_shipper_submit(s, &rec), 0);
+	}
+	assert_int_equal(tt_shipper_flush(s, 2000), 0);
+	tt_shipper_free(s);
+}
+
+static off_t size_of(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* TOKENTAP_OUT at a FIFO nobody reads: open(2) used to wait for a reader
+ * for ever, inside the host program.  Now refused at once. */
+static void test_out_fifo(void **state)
+{
+	char out[300];
+	(void)state;
+	snprintf(out, sizeof(out), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(out, 0666), 0);
+	alarm(10); /* a hang fails the test */
+	ship_to_out(out, 3);
+	alarm(0);
+}
+
+/* TOKENTAP_OUT at a symlink (planted in a shared folder, pointing at a
+ * file the victim may write): not followed. */
+static void test_out_symlink(void **state)
+{
+	char out[300], target[300];
+	(void)state;
+	snprintf(target, sizeof(target), "%s/target", tmpdir);
+	snprintf(out, sizeof(out), "%s/link", tmpdir);
+	close(open(target, O_WRONLY | O_CREAT, 0600));
+	assert_int_equal(symlink(target, out), 0);
+	ship_to_out(out, 3);
+	assert_int_equal(size_of(target), 0);
+}
+
+/* Another user's file, or a hard link, in a folder others may write to:
+ * they put it there.  Refused; our own file there is used. */
+static void test_out_shared_folder(void **state)
+{
+	char dir[300], out[400], other[300];
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/shared", tmpdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chmod(dir, 01777), 0);
+
+	snprintf(out, sizeof(out), "%s/mine.jsonl", dir);
+	ship_to_out(out, 2);
+	assert_true(size_of(out) > 0);
+
+	snprintf(other, sizeof(other), "%s/elsewhere", tmpdir);
+	close(open(other, O_WRONLY | O_CREAT, 0600));
+	snprintf(out, sizeof(out), "%s/hardlink.jsonl", dir);
+	assert_int_equal(link(other, out), 0);
+	ship_to_out(out, 2);
+	assert_int_equal(size_of(other), 0);
+
+	if (geteuid() != 0)
+		return; /* a file of another user needs root to make */
+	snprintf(out, sizeof(out), "%s/theirs.jsonl", dir);
+	close(open(out, O_WRONLY | O_CREAT, 0666));
+	assert_int_equal(chown(out, 65534, 65534), 0);
+	ship_to_out(out, 2);
+	assert_int_equal(size_of(out), 0);
 }
 
 enum { THREADS = 8, PER = 60 };
@@ -541,6 +624,113 @@ static void test_bad_collector(void **state)
 	free(text);
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A collector that accepts and reads but never answers.  N records: the
+ * first batch is in flight, the rest queued behind it.  Closing takes the
+ * time allowed plus at most the grace, and every record is in the spool
+ * once (or, with no usable spool, counted dropped).
+ */
+enum { SILENT_N = 8 };
+
+static tt_shipper *silent_shipper(struct server **srv, const char *spool,
+				  tt_record recs[SILENT_N])
+{
+	char coll[300];
+	*srv = server_start(tmpdir, 1, 200);
+	(*srv)->hold = 1;
+	snprintf(coll, sizeof(coll), "http://127.0.0.1:%d", (*srv)->port);
+	tt_ship_config cfg = { .collector = coll, .spool_dir = spool };
+	tt_shipper *s = tt_shipper_new(&cfg);
+	assert_non_null(s);
+	make_record(&recs[0], 0);
+	assert_int_equal(tt_shipper_submit(s, &recs[0]), 0);
+	pthread_mutex_lock(&(*srv)->mu);
+	while ((*srv)->requests == 0)
+		pthread_cond_wait(&(*srv)->cv, &(*srv)->mu);
+	pthread_mutex_unlock(&(*srv)->mu);
+	for (int i = 1; i < SILENT_N; i++) {
+		make_record(&recs[i], i);
+		assert_int_equal(tt_shipper_submit(s, &recs[i]), 0);
+	}
+	return s;
+}
+
+static void check_spooled(const char *spool, tt_record recs[SILENT_N])
+{
+	int files;
+	char *text = spool_text(spool, &files);
+	for (int i = 0; i < SILENT_N; i++)
+		assert_int_equal(count_id(text, recs[i].id), 1);
+	free(text);
+}
+
+static void test_close_silent_collector(void **state)
+{
+	tt_record recs[SILENT_N];
+	struct server *srv;
+	char spool[300];
+	uint64_t sent = 9, spooled = 9, dropped = 9;
+	(void)state;
+	snprintf(spool, sizeof(spool), "%s/spool", tmpdir);
+	tt_shipper *s = silent_shipper(&srv, spool, recs);
+	int64_t t0 = now_ms();
+	assert_int_equal(tt_shipper_close(s, 300, &sent, &spooled, &dropped), 0);
+	int64_t took = now_ms() - t0;
+	printf("close with a silent collector: %lld ms (allowed 300 + %d)\n",
+	       (long long)took, TT_SHIP_CLOSE_GRACE_MS);
+	assert_true(took >= 290 && took <= 300 + TT_SHIP_CLOSE_GRACE_MS);
+	assert_int_equal(sent, 0);
+	assert_int_equal(spooled, SILENT_N);
+	assert_int_equal(dropped, 0);
+	check_spooled(spool, recs);
+	server_stop(srv);
+}
+
+/* tt_shipper_free: its 2 s, and the records spooled, not left behind. */
+static void test_free_silent_collector(void **state)
+{
+	tt_record recs[SILENT_N];
+	struct server *srv;
+	char spool[300];
+	(void)state;
+	snprintf(spool, sizeof(spool), "%s/spool", tmpdir);
+	tt_shipper *s = silent_shipper(&srv, spool, recs);
+	int64_t t0 = now_ms();
+	tt_shipper_free(s);
+	int64_t took = now_ms() - t0;
+	assert_true(took <= 2000 + TT_SHIP_CLOSE_GRACE_MS);
+	check_spooled(spool, recs);
+	server_stop(srv);
+}
+
+/* No usable spool (others may write to it and it is not sticky): the
+ * records are counted dropped, and the close is as bounded. */
+static void test_close_silent_no_spool(void **state)
+{
+	tt_record recs[SILENT_N];
+	struct server *srv;
+	char spool[300];
+	uint64_t sent, spooled, dropped;
+	(void)state;
+	snprintf(spool, sizeof(spool), "%s/open", tmpdir);
+	assert_int_equal(mkdir(spool, 0700), 0);
+	assert_int_equal(chmod(spool, 0777), 0);
+	tt_shipper *s = silent_shipper(&srv, spool, recs);
+	int64_t t0 = now_ms();
+	assert_int_equal(tt_shipper_close(s, 100, &sent, &spooled, &dropped), 0);
+	assert_true(now_ms() - t0 <= 100 + TT_SHIP_CLOSE_GRACE_MS);
+	assert_int_equal(spooled, 0);
+	assert_int_equal(dropped, SILENT_N);
+	server_stop(srv);
+}
+
 static void test_null(void **state)
 {
 	uint64_t a = 1, b = 1, c = 1;
@@ -558,12 +748,18 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_out_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_shared_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collector_unix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collector_http, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_then_deliver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_collector, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_silent_collector, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_silent_collector, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_silent_no_spool, setup, teardown),
 		cmocka_unit_test(test_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
