@@ -23,6 +23,10 @@ static const double dur_le[] = {0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 #define KEY_MAX (NLABELS * (1 + VAL_MAX))
 #define OVERFLOW_VALUE "_overflow"
 #define SWEEP_EVERY_US 1000000               /* a full table looks for idle series this often */
+/* Samples a series writes, and the bytes of one sample besides its labels:
+ * name <= 41, ,type="cache_write" 19, a value <= 24, "} " and "\n". */
+#define LINES_PER_SERIES (4 + NTOKENS + NTTFT + 3 + NDUR + 3)
+#define LINE_FIXED 90
 
 static const char *const label_names[NLABELS] = {"provider", "model", "tenant", "feature", "pod"};
 static const int label_fields[NLABELS] = {TT_F_PROVIDER, TT_F_MODEL, TT_F_TENANT, TT_F_FEATURE,
@@ -46,6 +50,7 @@ struct series {
 	unsigned hash;
 	unsigned keylen;
 	int64_t last_us;         /* the collector's clock at its last record */
+	size_t bytes;            /* the most its samples take in a scrape */
 	struct counts c;
 	/* Each label value as one length byte then its bytes: a value may hold
 	 * any byte (a NUL from an old database included) without shifting the
@@ -58,6 +63,7 @@ struct tt_metrics {
 	struct series **tab;
 	size_t nbuckets, n;      /* n: every series, the overflow one included */
 	size_t nlabelled;        /* the series under the cap (all but the overflow) */
+	size_t bytes;            /* their series_bytes(), against opts.max_bytes */
 	struct tt_metrics_opts opts;
 	int64_t last_sweep_us;
 	uint64_t dropped, expired;
@@ -110,7 +116,8 @@ tt_metrics *tt_metrics_new_opts(const struct tt_metrics_opts *o)
 	if (!o) {
 		tt_config_metrics(&cfg);
 		return tt_metrics_new_opts(&(struct tt_metrics_opts){
-			.max_series = cfg.max_series, .idle_us = cfg.series_idle_s * 1000000});
+			.max_series = cfg.max_series, .idle_us = cfg.series_idle_s * 1000000,
+			.max_bytes = TT_METRICS_SCRAPE_MAX});
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -118,6 +125,8 @@ tt_metrics *tt_metrics_new_opts(const struct tt_metrics_opts *o)
 	m->opts = *o;
 	if (m->opts.max_series < 1)
 		m->opts.max_series = 1;
+	if (m->opts.max_bytes < 1 || m->opts.max_bytes > TT_METRICS_SCRAPE_MAX)
+		m->opts.max_bytes = TT_METRICS_SCRAPE_MAX;
 	m->nbuckets = 256;
 	m->tab = calloc(m->nbuckets, sizeof(*m->tab));
 	if (!m->tab) {
@@ -195,6 +204,23 @@ static int is_overflow(const char *key, size_t len)
 	return len == olen && memcmp(key, o, len) == 0;
 }
 
+/* The most a series with this key writes in a scrape: its escaped labels on every line. */
+static size_t series_bytes(const char *key)
+{
+	const unsigned char *k = (const unsigned char *)key;
+	size_t labels = 2;  /* the braces */
+
+	for (int i = 0; i < NLABELS; i++) {
+		size_t len = *k++;
+
+		labels += strlen(label_names[i]) + 4 + len;  /* ,name="" */
+		for (size_t j = 0; j < len; j++)
+			labels += k[j] == '\\' || k[j] == '"' || k[j] == '\n' ? 1 : k[j] == 0 ? 2 : 0;
+		k += len;
+	}
+	return LINES_PER_SERIES * (LINE_FIXED + labels);
+}
+
 static void grow(tt_metrics *m)
 {
 	size_t nb = m->nbuckets * 2;
@@ -234,13 +260,16 @@ static struct series *create(tt_metrics *m, const char *key, size_t len, unsigne
 	memcpy(s->key, key, len);
 	s->keylen = (unsigned)len;
 	s->hash = h;
+	s->bytes = series_bytes(key);
 	if (m->n + 1 > m->nbuckets)
 		grow(m);
 	s->next = m->tab[h % m->nbuckets];
 	m->tab[h % m->nbuckets] = s;
 	m->n++;
-	if (!is_overflow(key, len))
+	if (!is_overflow(key, len)) {
 		m->nlabelled++;
+		m->bytes += s->bytes;
+	}
 	return s;
 }
 
@@ -273,8 +302,10 @@ static size_t sweep(tt_metrics *m, int64_t now_us)
 				continue;
 			}
 			*pp = s->next;
-			if (!is_overflow(s->key, s->keylen))
+			if (!is_overflow(s->key, s->keylen)) {
 				m->nlabelled--;
+				m->bytes -= s->bytes;
+			}
 			m->n--;
 			free(s);
 			gone++;
@@ -294,6 +325,13 @@ size_t tt_metrics_expire(tt_metrics *m, int64_t now_us)
 	return gone;
 }
 
+/* Room for one more series of this key: under both caps. */
+static int room(const tt_metrics *m, const char *key)
+{
+	return m->nlabelled < m->opts.max_series &&
+	       m->bytes + series_bytes(key) <= m->opts.max_bytes;
+}
+
 /*
  * The series that takes a record of this label set (under the lock): its
  * own, a new one while there is room (idle ones make room, looked for at
@@ -308,9 +346,11 @@ static struct series *admit(tt_metrics *m, const char *key, size_t len, int64_t 
 
 	if (s)
 		return s;
-	if (m->nlabelled >= m->opts.max_series && now_us - m->last_sweep_us >= SWEEP_EVERY_US)
+	if (is_overflow(key, len))
+		return create(m, key, len, h);
+	if (!room(m, key) && now_us - m->last_sweep_us >= SWEEP_EVERY_US)
 		sweep(m, now_us);
-	if (m->nlabelled < m->opts.max_series || is_overflow(key, len))
+	if (room(m, key))
 		return create(m, key, len, h);
 	m->dropped = sat_add(m->dropped, records);
 	return find_overflow(m);

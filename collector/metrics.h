@@ -15,10 +15,14 @@
  * survive restarts because they start from the database.
  *
  * Bounds (config "metrics", config.h):
- *   - at most max_series label sets (default 10,000, about 3.8 KB of
- *     exposition each).  A record whose label set finds the table full
- *     goes to the overflow series, whose five labels are all "_overflow",
- *     so that every total stays the sum of the records;
+ *   - at most max_series label sets (default 10,000, about 3.9 KB of
+ *     exposition each with short values, 4.7 KB with a pod UID), and at
+ *     most TT_METRICS_SCRAPE_MAX bytes of them in a scrape, reckoned from
+ *     the length of their labels (at the longest values a record takes,
+ *     about 10,000 label sets fit, 5,800 if every byte needs escaping), so
+ *     that no scrape outgrows the server's 256 MiB answer.  A record whose label set finds no room goes to the
+ *     overflow series, whose five labels are all "_overflow", so that
+ *     every total stays the sum of the records;
  *     tokentap_metrics_series_dropped_total counts those records.
  *   - a series without a record for series_idle_s (default 24 h, on the
  *     collector's clock) is dropped at the next scrape, or when the table
@@ -49,9 +53,13 @@ struct tt_metrics_counters {
 	int64_t requests, bad_requests, failed;     /* POST /v1/records answers: 2xx, 4xx, 5xx */
 };
 
+/* The usage families' share of a scrape (probes and counters take the rest). */
+#define TT_METRICS_SCRAPE_MAX ((size_t)192 << 20)
+
 struct tt_metrics_opts {
 	size_t max_series;   /* label sets besides the overflow one, >= 1 */
 	int64_t idle_us;     /* a series without a record this long expires; 0: never */
+	size_t max_bytes;    /* their samples' bytes in a scrape, reckoned; 0: TT_METRICS_SCRAPE_MAX */
 };
 
 typedef struct tt_metrics tt_metrics;

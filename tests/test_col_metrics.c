@@ -481,6 +481,62 @@ static void test_series_expiry(void **state)
 	close_store(s);
 }
 
+/*
+ * The scrape stays under its byte budget whatever the labels: label sets
+ * at the longest values a record takes, every byte to be escaped, fill the
+ * budget long before max_series, and the rest go to the overflow.
+ */
+static void test_series_bytes_cap(void **state)
+{
+	struct tt_metrics_opts o = {.max_series = 100000, .max_bytes = 1 << 20};
+	tt_metrics *m = tt_metrics_new_opts(&o);
+	tt_store *s = open_store("bytes");
+	char json[2048], q127[260], b127[260], n120[250], b31[70], q39[90], *text;
+	size_t len, n, nseries;
+	char val[32];
+
+	memset(q127, 0, sizeof(q127));
+	for (int i = 0; i < 127; i++)
+		memcpy(q127 + 2 * i, "\\\"", 2);
+	for (int i = 0; i < 127; i++)
+		memcpy(b127 + 2 * i, "\\\\", 2);
+	b127[254] = 0;
+	for (int i = 0; i < 120; i++)
+		memcpy(n120 + 2 * i, "\\n", 2);
+	n120[240] = 0;
+	for (int i = 0; i < 31; i++)
+		memcpy(b31 + 2 * i, "\\\\", 2);
+	b31[62] = 0;
+	for (int i = 0; i < 39; i++)
+		memcpy(q39 + 2 * i, "\\\"", 2);
+	q39[78] = 0;
+	for (unsigned i = 0; i < 2000; i++) {
+		tt_buf arena;
+		tt_rec r;
+		char err[128];
+
+		snprintf(json, sizeof(json), "{\"id\":\"%032x\",\"provider\":\"%s\",\"model\":\"%s\","
+			 "\"tenant\":\"%07u%s\",\"feature\":\"%s\",\"pod_uid\":\"%s\","
+			 "\"input_tokens\":1}", i + 1, b31, b127, i, n120, q127, q39);
+		tt_buf_init(&arena, 1 << 16);
+		assert_int_equal(tt_rec_parse(json, strlen(json), &arena, &r, err, sizeof(err)), 0);
+		tt_metrics_add(m, &r, &arena);
+		tt_buf_free(&arena);
+	}
+	text = render(m, s, &len);
+	assert_true(len <= o.max_bytes + 16384);  /* the HELP lines and process counters */
+	nseries = (size_t)strtoul(sample(text, "tokentap_series", val, sizeof(val)), NULL, 10);
+	assert_true(nseries > 10 && nseries < 100);
+	assert_true(sum_family(text, "tokentap_calls_total", &n) == 2000);
+	assert_int_equal(n, nseries);
+	snprintf(val, sizeof(val), "%zu", 2000 - (nseries - 1));
+	expect_sample(text, "tokentap_metrics_series_dropped_total", val);
+	printf("1 MiB budget: %zu series at the longest labels, %zu bytes\n", nseries, len);
+	free(text);
+	tt_metrics_free(m);
+	close_store(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_config_metrics),
 		cmocka_unit_test(test_series_cap),
 		cmocka_unit_test(test_series_expiry),
+		cmocka_unit_test(test_series_bytes_cap),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
