@@ -20,15 +20,17 @@
  *     most TT_METRICS_SCRAPE_MAX bytes of them in a scrape, reckoned from
  *     the length of their labels (at the longest values a record takes,
  *     about 10,000 label sets fit, 5,800 if every byte needs escaping), so
- *     that no scrape outgrows the server's 256 MiB answer.  A record whose label set finds no room goes to the
- *     overflow series, whose five labels are all "_overflow", so that
- *     every total stays the sum of the records;
- *     tokentap_metrics_series_dropped_total counts those records.
+ *     that no scrape outgrows the server's 256 MiB answer.  A record
+ *     whose label set finds no room goes to the overflow series, whose
+ *     five labels are all "_overflow", so that every total stays the sum
+ *     of the records; tokentap_metrics_series_dropped_total counts those
+ *     records.
  *   - a series without a record for series_idle_s (default 24 h, on the
  *     collector's clock) is dropped at the next scrape, or when the table
  *     is full (tokentap_metrics_series_expired_total).  Its label set
  *     coming back starts from zero, which Prometheus reads as a counter
- *     reset.  The load at start skips the label sets idle that long and,
+ *     reset (after a restart it shows its whole total from the database
+ *     again: a jump a rate() over the restart sees).  The load at start skips the label sets idle that long and,
  *     past the cap, sends the least recently active ones to the overflow.
  *
  * Widths: token, call and bucket counters are unsigned 64-bit, exact up to
