@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,63 @@ out:
 	return rc;
 }
 
+static struct tt_config_metrics metrics_cfg = {TT_CONFIG_METRICS_MAX_SERIES,
+						TT_CONFIG_METRICS_IDLE_S};
+
+void tt_config_metrics(struct tt_config_metrics *out)
+{
+	*out = metrics_cfg;
+}
+
+/* An integer in [lo, hi] (or 0 when zero_ok) from a JSON number. */
+static int int_in(const cJSON *it, double lo, double hi, int zero_ok, double *out)
+{
+	double v;
+
+	if (!cJSON_IsNumber(it))
+		return 0;
+	v = it->valuedouble;
+	if (v != floor(v) || !((v >= lo && v <= hi) || (zero_ok && v == 0)))
+		return 0;
+	*out = v;
+	return 1;
+}
+
+/* "metrics": {"max_series": N, "series_idle_s": S}, into *out. */
+static int metrics_section(const cJSON *sec, struct tt_config_metrics *out, char *err,
+			   size_t errlen)
+{
+	const cJSON *it;
+	double v;
+
+	if (!cJSON_IsObject(sec)) {
+		snprintf(err, errlen, "metrics: expected an object with max_series, series_idle_s");
+		return TT_EINVAL;
+	}
+	cJSON_ArrayForEach(it, sec) {
+		if (strcmp(it->string, "max_series") == 0) {
+			if (!int_in(it, 1, 1000000, 0, &v)) {
+				snprintf(err, errlen, "metrics.max_series: expected a number of label "
+					 "sets, 1 to 1000000");
+				return TT_EINVAL;
+			}
+			out->max_series = (size_t)v;
+		} else if (strcmp(it->string, "series_idle_s") == 0) {
+			if (!int_in(it, 60, 31536000, 1, &v)) {
+				snprintf(err, errlen, "metrics.series_idle_s: expected seconds, 60 to "
+					 "31536000, or 0 for never");
+				return TT_EINVAL;
+			}
+			out->series_idle_s = (int64_t)v;
+		} else {
+			snprintf(err, errlen, "metrics.%.200s: unknown key (known: max_series, "
+				 "series_idle_s)", it->string);
+			return TT_EINVAL;
+		}
+	}
+	return 0;
+}
+
 static const char *const policy_keys[] = {"budgets", "leases", "detectors", "alerts", NULL};
 
 int tt_config_policy(const char *text, size_t len, cJSON **out)
@@ -146,6 +204,7 @@ int tt_config_apply(tt_prices *prices, const char *text, size_t len, const char 
 {
 	cJSON *root = NULL;
 	const cJSON *it, *replace = NULL, *file = NULL, *inline_prices = NULL;
+	struct tt_config_metrics mcfg = {TT_CONFIG_METRICS_MAX_SERIES, TT_CONFIG_METRICS_IDLE_S};
 	int rc = 0;
 
 	err[0] = '\0';
@@ -180,6 +239,9 @@ int tt_config_apply(tt_prices *prices, const char *text, size_t len, const char 
 				file = it;
 			} else if (strcmp(k, "prices") == 0) {
 				inline_prices = it;
+			} else if (strcmp(k, "metrics") == 0) {
+				if ((rc = metrics_section(it, &mcfg, err, errlen)))
+					goto out;
 			} else {
 				int is_policy = 0;
 
@@ -203,6 +265,7 @@ int tt_config_apply(tt_prices *prices, const char *text, size_t len, const char 
 						      errlen)))
 		goto out;
 	tt_prices_finish(prices);
+	metrics_cfg = mcfg;
 out:
 	cJSON_Delete(root);
 	return rc;

@@ -6,7 +6,8 @@
  *	  "prices_file": "litellm.json",  tokentap or LiteLLM format; relative
  *	                                  to the config file's folder
  *	  "prices": { ... }               tokentap or LiteLLM format, inline
- *	  "budgets": [...], "leases": {...}, "detectors": {...}, "alerts": {...}
+ *	  "budgets": [...], "leases": {...}, "detectors": {...}, "alerts": {...},
+ *	  "metrics": {"max_series": 10000, "series_idle_s": 86400}
  *	}
  *
  * Every key is checked when the daemon starts; an error names the key and
@@ -17,6 +18,7 @@
 #define TT_COL_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "prices.h"
 
@@ -43,6 +45,25 @@ int tt_config_load(tt_prices *prices, const char *path, char *err, size_t errlen
  * Returns 0, TT_EINVAL (not a JSON object) or TT_ENOMEM.
  */
 int tt_config_policy(const char *text, size_t len, cJSON **out);
+
+/*
+ * The "metrics" section: the bounds of GET /metrics (metrics.h).
+ * max_series: label sets kept, 1 to 1,000,000; series_idle_s: a series
+ * without a record this long expires, 0 (never) or 60 to 31,536,000.
+ */
+#define TT_CONFIG_METRICS_MAX_SERIES 10000
+#define TT_CONFIG_METRICS_IDLE_S 86400
+struct tt_config_metrics {
+	size_t max_series;
+	int64_t series_idle_s;
+};
+
+/*
+ * The "metrics" section of the last tt_config_apply() (the defaults above
+ * before one, or when its text had none): tt_metrics_new() takes it.  Not
+ * thread-safe against tt_config_apply(): both run at start.
+ */
+void tt_config_metrics(struct tt_config_metrics *out);
 
 /* Read a whole file into a NUL-terminated malloc'd buffer (caller frees). */
 int tt_config_read_file(const char *path, size_t max, char **out, size_t *len);

@@ -215,6 +215,11 @@ static int check_str(const struct tt_rec_field *f, const char *s, size_t len,
 	}
 	if (!utf8_valid((const unsigned char *)s, len))
 		return fail(err, errlen, f->name, "not valid UTF-8");
+	/* JSON may carry U+0000, but every C reader downstream (the price
+	 * lookup, SQLite's text, the /metrics labels) would end the string
+	 * there; no honest writer sends it, as the agent's fields are C strings. */
+	if (memchr(s, '\0', len))
+		return fail(err, errlen, f->name, "contains a NUL character (\\u0000)");
 	if (f->flags & TT_RF_HEX) {
 		if ((int64_t)len != f->max)
 			goto bad_hex;

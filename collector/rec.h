@@ -101,7 +101,9 @@ const char *tt_rec_str(const tt_rec *r, int f, const tt_buf *arena, size_t *len)
  * surrounding white space allowed), and fill *out, copying its strings
  * into arena.  Keys not in the table are ignored (the record may grow) but
  * must be well-formed JSON; missing keys are null; of a repeated key the
- * first value counts.  Allocation-free apart from the arena.
+ * first value counts.  A string holding U+0000 is refused ("model:
+ * contains a NUL character"): C readers would cut it there.  Other control
+ * characters are kept.  Allocation-free apart from the arena.
  * Returns 0; TT_EINVAL with "field: why" (or "malformed JSON at byte N of
  * the record") in err; or TT_ETRUNCATED / TT_ENOMEM when the arena cannot
  * take the strings.  On failure the arena is back to its length before.

@@ -3,7 +3,8 @@
  * the JSON Lines / array splitter and the record validator, fed whole and
  * in the pieces the first input byte chooses, must agree and never crash.
  * The whole input is also parsed as one record: whatever the allocation-free
- * parser accepts, cJSON must accept as an object with the same id.
+ * parser accepts, cJSON must accept as an object with the same id.  No
+ * string of a kept record holds a NUL.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (!id || len != 32)
 			abort();  /* a kept record always has its id */
+		for (int f = 0; f < TT_REC_NFIELDS; f++) {
+			const char *v;
+
+			if (tt_rec_fields[f].type != TT_FT_STR)
+				continue;
+			v = tt_rec_str(&a.recs[i], f, &a.arena, &len);
+			if (v && memchr(v, '\0', len))
+				abort();  /* a NUL would cut labels and model names */
+		}
 	}
 	tt_batch_free(&a);
 	tt_batch_free(&b);

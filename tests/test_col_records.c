@@ -197,6 +197,49 @@ static void test_rejections(void **state)
 	tt_buf_free(&arena);
 }
 
+/*
+ * Issue 14 #10: "gpt-4o-mini\u0000acme" is valid JSON, but a NUL ends the
+ * string for every C reader downstream (the price lookup took it for
+ * gpt-4o-mini) and split the labels of /metrics.  No honest writer sends
+ * one (the agent's fields are C strings): the record is refused, in every
+ * string field, with a reason that names the field.  Other control
+ * characters are kept as sent (escaped where a format needs it).
+ */
+static void test_nul_refused(void **state)
+{
+	static const struct bad_case cases[] = {
+		{"{\"id\":\"" ID1 "\",\"model\":\"gpt-4o-mini\\u0000acme\"}",
+		 "model: contains a NUL character (\\u0000)"},
+		{"{\"id\":\"" ID1 "\",\"tenant\":\"\\u0000\"}",
+		 "tenant: contains a NUL character (\\u0000)"},
+		{"{\"id\":\"" ID1 "\",\"pod_uid\":\"a\\u0000\"}",
+		 "pod_uid: contains a NUL character (\\u0000)"},
+		{"{\"id\":\"" ID1 "\",\"exe\":\"/bin/x\\u0000/y\"}",
+		 "exe: contains a NUL character (\\u0000)"},
+	};
+	const char *ok = "{\"id\":\"" ID1 "\",\"tenant\":\"a\\u0001\\tb\\nc\"}";
+	tt_buf arena;
+	tt_rec r;
+	char err[128];
+	size_t len;
+	const char *s;
+
+	tt_buf_init(&arena, 1 << 20);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = validate(cases[i].json, &r, &arena, err, sizeof(err));
+
+		if (rc != TT_EINVAL || strcmp(err, cases[i].error) != 0)
+			fail_msg("case %zu %s: rc %d, error '%s', want '%s'", i, cases[i].json, rc, err,
+				 cases[i].error);
+		assert_int_equal(arena.len, 0);
+	}
+	assert_int_equal(validate(ok, &r, &arena, err, sizeof(err)), 0);
+	s = tt_rec_str(&r, TT_F_TENANT, &arena, &len);
+	assert_int_equal(len, 6);
+	assert_memory_equal(s, "a\001\tb\nc", 6);
+	tt_buf_free(&arena);
+}
+
 static void test_json_details(void **state)
 {
 	tt_buf arena;
@@ -576,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_full_record),
 		cmocka_unit_test(test_minimal_record),
 		cmocka_unit_test(test_rejections),
+		cmocka_unit_test(test_nul_refused),
 		cmocka_unit_test(test_json_details),
 		cmocka_unit_test(test_timestamps),
 		cmocka_unit_test(test_app_and_tls),
