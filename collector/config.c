@@ -251,7 +251,7 @@ int tt_config_apply(tt_prices *prices, const char *text, size_t len, const char 
 				if (is_policy)
 					continue;
 				snprintf(err, errlen, "%.200s: unknown key (known: prices, prices_file, "
-					 "prices_replace, budgets, leases, detectors, alerts)", k);
+					 "prices_replace, budgets, leases, detectors, alerts, metrics)", k);
 				rc = TT_EINVAL;
 				goto out;
 			}

@@ -40,8 +40,8 @@ static void test_errors_name_the_key(void **state)
 	static const struct bad cases[] = {
 		{"{", "config: not valid JSON"},
 		{"[]", "config: expected a JSON object"},
-		{"{\"price\": {}}", "price: unknown key (known: prices, prices_file, prices_replace, budgets, leases, detectors, alerts)"},
-		{"{\"budget\": {}}", "budget: unknown key (known: prices, prices_file, prices_replace, budgets, leases, detectors, alerts)"},
+		{"{\"price\": {}}", "price: unknown key (known: prices, prices_file, prices_replace, budgets, leases, detectors, alerts, metrics)"},
+		{"{\"budget\": {}}", "budget: unknown key (known: prices, prices_file, prices_replace, budgets, leases, detectors, alerts, metrics)"},
 		{"{\"prices_replace\": 1}", "prices_replace: expected true or false"},
 		{"{\"prices_file\": 3}", "prices_file: expected a file path"},
 		{"{\"prices\": 3}", "prices: expected an object"},
