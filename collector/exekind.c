@@ -59,13 +59,40 @@ static int interpreter(int fd, char *out, size_t cap)
 	return 0;
 }
 
+/*
+ * Does the dynamic symbol table define SSL_write?  An executable's calls
+ * to its own functions are bound at link time, so LD_PRELOAD cannot
+ * interpose them (NodeSource's node links OpenSSL in and exports it).
+ */
+static int defines_ssl_write(Elf *e, Elf_Scn *dynsym, const GElf_Shdr *sh)
+{
+	Elf_Data *d = elf_getdata(dynsym, NULL);
+	size_t i, n;
+
+	if (!d || !sh->sh_entsize)
+		return 0;
+	n = sh->sh_size / sh->sh_entsize;
+	for (i = 0; i < n; i++) {
+		GElf_Sym sym;
+		const char *name;
+
+		if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
+		    GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+			continue;
+		name = elf_strptr(e, sh->sh_link, sym.st_name);
+		if (name && !strcmp(name, "SSL_write"))
+			return 1;
+	}
+	return 0;
+}
+
 static tt_exe_kind kind_of_elf(int fd)
 {
 	tt_exe_kind kind = TT_EXE_UNKNOWN;
 	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	Elf_Scn *scn = NULL;
 	size_t shstrndx, nph, i;
-	int interp = 0;
+	int interp = 0, own_ssl = 0;
 
 	if (!e || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &nph))
 		goto out;
@@ -92,7 +119,11 @@ static tt_exe_kind kind_of_elf(int fd)
 		if (!strcmp(name, ".gopclntab") || !strcmp(name, ".go.buildinfo") ||
 		    !strcmp(name, ".data.rel.ro.gopclntab"))
 			kind = TT_EXE_GO;
+		if (sh.sh_type == SHT_DYNSYM && defines_ssl_write(e, scn, &sh))
+			own_ssl = 1;
 	}
+	if (kind == TT_EXE_DYNAMIC && own_ssl)
+		kind = TT_EXE_OWN_SSL;
 out:
 	if (e)
 		elf_end(e);
@@ -137,6 +168,7 @@ const char *tt_exe_kind_name(tt_exe_kind k)
 	case TT_EXE_STATIC: return "static";
 	case TT_EXE_GO: return "Go";
 	case TT_EXE_BUN: return "Bun";
+	case TT_EXE_OWN_SSL: return "own OpenSSL";
 	default: return NULL;
 	}
 }

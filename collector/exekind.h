@@ -1,8 +1,9 @@
 /*
  * exekind.h - what kind of program a command is, as far as the agent is
  * concerned: `tokentap run` warns when LD_PRELOAD cannot reach the
- * program's TLS (a static executable, a Go program, a Bun-built one), and
- * points at tokentap-probe, which can.
+ * program's TLS (a static executable, a Go program, a Bun-built one, a
+ * program with its own OpenSSL such as NodeSource's node), and points at
+ * tokentap-probe, which can.
  */
 #ifndef TOKENTAP_EXEKIND_H
 #define TOKENTAP_EXEKIND_H
@@ -15,6 +16,7 @@ typedef enum tt_exe_kind {
 	TT_EXE_STATIC,      /* no program interpreter: ld.so never runs */
 	TT_EXE_GO,          /* Go's crypto/tls, inside the executable */
 	TT_EXE_BUN,         /* a Bun build: BoringSSL inside the executable */
+	TT_EXE_OWN_SSL,     /* defines SSL_write itself: its own calls bind inside */
 } tt_exe_kind;
 
 /*
@@ -25,7 +27,7 @@ typedef enum tt_exe_kind {
  */
 tt_exe_kind tt_exe_kind_of(const char *cmd, char *path, size_t cap);
 
-/* "static", "Go", "Bun"; NULL for the kinds the agent can enter. */
+/* "static", "Go", "Bun", "own OpenSSL"; NULL for the kinds the agent can enter. */
 const char *tt_exe_kind_name(tt_exe_kind k);
 
 #endif

@@ -81,9 +81,10 @@ static void usage_run(FILE *f)
 		"  --help            this text\n"
 		"\n"
 		"The agent is looked up next to this program, then in " TT_PREFIX "/lib/tokentap/.\n"
-		"It reaches the OpenSSL a program loads: a static program, a Go program or a\n"
-		"Bun build (Claude Code) keeps its TLS inside, so CMD runs with a warning;\n"
-		"tokentap-probe sees those.\n");
+		"It reaches the OpenSSL a program loads: a static program, a Go program, a\n"
+		"Bun build (Claude Code) or a program with OpenSSL linked in (NodeSource's\n"
+		"node) keeps its TLS inside, so CMD runs with a warning; tokentap-probe sees\n"
+		"those.\n");
 }
 
 static int attr_ok(const char *opt, const char *v)
@@ -138,11 +139,14 @@ static void warn_unreachable(const char *cmd)
 	if (!name)
 		return;
 	fprintf(stderr,
-		"tokentap run: %s is %s program: %s, so the agent will see none "
-		"of its LLM calls; tokentap-probe (as root) sees them\n",
-		path, k == TT_EXE_STATIC ? "a static" : k == TT_EXE_GO ? "a Go" : "a Bun",
+		"tokentap run: %s is %s: %s, so the agent will see none of its "
+		"LLM calls; tokentap-probe (as root) sees them\n",
+		path,
+		k == TT_EXE_STATIC ? "a static program" : k == TT_EXE_GO ? "a Go program"
+		: k == TT_EXE_BUN ? "a Bun program" : "a program with its own OpenSSL",
 		k == TT_EXE_STATIC ? "ld.so never runs, LD_PRELOAD with it"
-				   : "its TLS code is inside the executable");
+		: k == TT_EXE_OWN_SSL ? "its calls to it bind inside the executable"
+				      : "its TLS code is inside the executable");
 }
 
 static int cmd_run(int argc, char **argv)

@@ -109,6 +109,31 @@ static void test_scripts(void **state)
 	setenv("PATH", "/usr/bin:/bin", 1);
 }
 
+/*
+ * A program that defines SSL_write itself (as a node with OpenSSL linked
+ * in does) is one the agent cannot enter; one that imports it can.
+ */
+static void test_own_openssl(void **state)
+{
+	char own[PATH_MAX], imp[PATH_MAX], cmd[3 * PATH_MAX];
+
+	(void)state;
+	write_file("own.c", "int SSL_write(void *s, const void *b, int n)\n"
+		   "{ (void)s; (void)b; return n; }\n"
+		   "int main(void) { return SSL_write(0, 0, 0); }\n", 0644);
+	write_file("imp.c", "int SSL_write(void *s, const void *b, int n);\n"
+		   "int main(int c, char **v) { return c > 5 ? SSL_write(0, v, 0) : 0; }\n",
+		   0644);
+	snprintf(own, sizeof(own), "%s/own", dir);
+	snprintf(imp, sizeof(imp), "%s/imp", dir);
+	snprintf(cmd, sizeof(cmd), "cc -rdynamic -o %s %s/own.c && "
+		 "cc -o %s %s/imp.c -lssl", own, dir, imp, dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(kind(own), TT_EXE_OWN_SSL);
+	assert_string_equal(tt_exe_kind_name(TT_EXE_OWN_SSL), "own OpenSSL");
+	assert_int_equal(kind(imp), TT_EXE_DYNAMIC);
+}
+
 /* Built programs and npm installs: each is skipped when absent. */
 static void test_real_programs(void **state)
 {
@@ -168,6 +193,7 @@ int main(void)
 		cmocka_unit_test(test_ordinary_and_missing),
 		cmocka_unit_test(test_static),
 		cmocka_unit_test(test_scripts),
+		cmocka_unit_test(test_own_openssl),
 		cmocka_unit_test(test_real_programs),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
