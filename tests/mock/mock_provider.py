@@ -92,6 +92,12 @@ Synthetic usage formulas (deterministic; the tests rely on them):
                  the prompt came from its KV cache.
   Reasoning tokens are always 0.
 
+Gemini JSON mode (generationConfig.responseMimeType "application/json",
+as Gemini CLI's model router asks): the text is a JSON value built from
+responseJsonSchema (or responseSchema): every property, the first string
+holding the lorem words, numbers at their minimum (else 1), the first enum
+value; streamed, it comes whole in one chunk.  The figures are unchanged.
+
 Streams honour the real APIs: OpenAI chat carries usage only with
 stream_options.include_usage (a last chunk with "choices": []); Anthropic
 message_start holds input/cache counts and output_tokens 1, message_delta the
@@ -435,6 +441,41 @@ def int_or_none(v):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     return max(1, int(v))
+
+
+def json_instance(schema, words):
+    """A value that fits JSON schema `schema` (the subset Gemini takes); the
+    first string gets the lorem words (a one-item list, emptied on use)."""
+    if not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for k in ("anyOf", "oneOf"):
+        if isinstance(schema.get(k), list) and schema[k]:
+            return json_instance(schema[k][0], words)
+    t = schema.get("type")
+    if isinstance(t, list):
+        t = next((x for x in t if str(x).lower() != "null"), "null")
+    t = str(t or ("object" if "properties" in schema else "string")).lower()
+    if t == "object":
+        props = schema.get("properties")
+        props = props if isinstance(props, dict) else {}
+        return {k: json_instance(v, words) for k, v in props.items()}
+    if t == "array":
+        n = schema.get("minItems")
+        n = int(n) if isinstance(n, (int, float)) and n > 0 else 0
+        return [json_instance(schema.get("items"), words) for _ in range(n)]
+    if t in ("number", "integer"):
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        v = lo if isinstance(lo, (int, float)) else 1
+        return hi if isinstance(hi, (int, float)) and v > hi else v
+    if t == "boolean":
+        return False
+    if t == "null":
+        return None
+    return words.pop() if words else ""
 
 
 class Synth:
@@ -841,6 +882,11 @@ class Synth:
         rid = self._id("", h)
         stream = api == "gemini_stream"
         sse = stream and "sse" in req.query.get("alt", [])
+        as_json = isinstance(gc, dict) and \
+            gc.get("responseMimeType") == "application/json"
+        if as_json:
+            schema = gc.get("responseJsonSchema", gc.get("responseSchema"))
+            as_json = jdump(json_instance(schema, [" ".join(words)]))
         info = {"api": "generate_content", "model": model, "stream": stream,
                 "input_tokens": pt, "output_tokens": out,
                 "cache_read_tokens": None, "cache_write_tokens": None,
@@ -861,15 +907,16 @@ class Synth:
                     "modelVersion": model, "responseId": rid}
 
         if not stream:
+            text = as_json if as_json else " ".join(words)
             return self._done(api, "application/json",
-                              [jdump(resp(" ".join(words), finish, out))],
+                              [jdump(resp(text, finish, out))],
                               False, info)
         # A chunk per 8 words; every chunk repeats usageMetadata as a
         # snapshot (intermediate ones without candidatesTokenCount, like the
         # recorded gemini-2.0-flash stream), the last one carries the totals.
-        objs = []
+        objs = [resp(as_json, finish, out)] if as_json else []
         step = 8
-        for i in range(0, max(len(words), 1), step):
+        for i in range(0, 0 if as_json else max(len(words), 1), step):
             part = words[i:i + step]
             txt = ("" if i == 0 else " ") + " ".join(part)
             last = i + step >= len(words)
