@@ -221,10 +221,11 @@ static void cut(struct listener *l, struct conn *c)
 }
 
 /*
- * The slot of the connection that has waited longest for its headers (a
- * drip, or an idle keep-alive), if it has waited RECLAIM_AFTER_US: it has
- * cost nothing yet and its client can reconnect, while a busy request is
- * never cut.  Under srv->cmu.  1 when a slot was freed.
+ * Cut the connection that has waited longest for its headers (a drip, or
+ * an idle keep-alive), among the admitted ones or the refused ones, if it
+ * has waited min_wait_us: it has cost nothing yet and its client can
+ * reconnect, while a busy request is never cut.  Under srv->cmu.  1 when
+ * a slot was freed.
  */
 static int reclaim(struct listener *l, int refused, int64_t min_wait_us, int64_t now)
 {
