@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,24 @@
 #include "usage.h"
 
 #define BODY_MAX_DEFAULT (16u << 20)
+#define MAX_CONNS_DEFAULT 512
+#define RECLAIM_AFTER_US 1000000  /* a connection this long in its headers may be cut for a new one */
+#define SWEEP_EVERY_US 200000
+
+/*
+ * One accepted connection (MHD's socket context), from NOTIFY_CONNECTION
+ * STARTED to CLOSED.  Lives on its listener's list under srv->cmu.  fd is
+ * valid as long as the entry is listed: MHD calls CLOSED before it
+ * closes the socket, and CLOSED takes srv->cmu to unlist it.
+ */
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	int in_headers;   /* waiting for a request's headers (first, or next on keep-alive) */
+	int refused;      /* arrived past the listener's limit: answered 503 */
+	int cut;          /* shut down by us (deadline or reclaim); closing */
+	int64_t since_us; /* tt_mono_us: accepted, or the previous request done */
+};
 
 struct listener {
 	struct tt_server *srv;
@@ -36,6 +55,11 @@ struct listener {
 	int fd;
 	int tcp;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];  /* unix socket, or "" */
+	const char *spec;             /* as given to --listen: the /metrics label */
+	struct conn *conns;           /* under srv->cmu */
+	unsigned admitted;            /* listed, neither refused nor cut */
+	unsigned refusing;            /* listed, refused, not cut: in the reserve */
+	int64_t refused, deadline_cut, reclaimed;  /* counters, under srv->cmu */
 };
 
 struct tt_server {
@@ -44,6 +68,10 @@ struct tt_server {
 	size_t nl;
 	struct tt_metrics_counters cnt;  /* updated with __atomic builtins */
 	tt_probestats *probes;           /* POST /v1/probe, for /metrics */
+	pthread_mutex_t cmu;             /* every listener's connection list */
+	pthread_cond_t ccv;              /* the sweeper's sleep; CLOCK_MONOTONIC */
+	pthread_t sweeper;
+	int sweeping, stop;
 };
 
 enum route { R_NONE, R_RECORDS, R_USAGE, R_VERDICT, R_METRICS, R_HEALTHZ, R_LEASE, R_ALERTS,
@@ -152,6 +180,310 @@ static int token_ok(const struct tt_server *srv, struct MHD_Connection *conn)
 	for (size_t i = 0; i < tl; i++)
 		diff |= (unsigned char)(tok[i] ^ (i < hl ? h[i] : 0));
 	return diff == 0 && hl == tl;
+}
+
+/* ---- connection slots and the header deadline ------------------------------
+ *
+ * libmicrohttpd's own timeout is per idle period, and past its connection
+ * limit it closes new connections without a word.  So tokentapd keeps its
+ * own account of each listener's connections (NOTIFY_CONNECTION):
+ *  - every request's headers have a deadline (header_timeout_s), from the
+ *    accept or from the end of the previous request on a keep-alive
+ *    connection; a sweeper thread shuts down the connections past it,
+ *    however slowly they drip;
+ *  - a listener admits max_conns connections; a new one past that takes
+ *    the slot of the connection waiting longest for its headers (if over
+ *    RECLAIM_AFTER_US), else it is answered 503 once its headers are in.
+ *    MHD's limit is set above ours (the reserve) so that those can be told.
+ * Each listener has its own MHD daemon, limit and reserve: a TCP flood
+ * leaves the Unix socket's slots alone.
+ */
+
+/* Room above max_conns to answer 503 past it (MHD's limit is the sum). */
+static unsigned reserve(unsigned max_conns)
+{
+	return max_conns / 4 + 8;
+}
+
+/*
+ * Close c from outside its thread: the thread wakes on the shutdown,
+ * reads the end of the stream, and MHD closes the connection.  Under
+ * srv->cmu, with c listed (so its fd is still open).
+ */
+static void cut(struct listener *l, struct conn *c)
+{
+	if (c->refused)
+		l->refusing--;
+	else
+		l->admitted--;
+	c->cut = 1;
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+/*
+ * Cut the connection that has waited longest for its headers (a drip, or
+ * an idle keep-alive), among the admitted ones or the refused ones, if it
+ * has waited min_wait_us: it has cost nothing yet and its client can
+ * reconnect, while a busy request is never cut.  Under srv->cmu.  1 when
+ * a slot was freed.
+ */
+static int reclaim(struct listener *l, int refused, int64_t min_wait_us, int64_t now)
+{
+	struct conn *old = NULL;
+
+	for (struct conn *c = l->conns; c; c = c->next)
+		if (c->in_headers && !c->cut && c->refused == refused &&
+		    (!old || c->since_us < old->since_us))
+			old = c;
+	if (!old || now - old->since_us < min_wait_us)
+		return 0;
+	cut(l, old);
+	l->reclaimed++;
+	return 1;
+}
+
+/*
+ * Admit c, or refuse it (503 when its headers are in).  The reserve must
+ * keep a free slot, or MHD would drop the next connection unanswered
+ * before tokentapd sees it: a refused connection still dripping its
+ * headers when the reserve fills is cut (it was to get a 503 anyway).
+ */
+static void admit(struct listener *l, struct conn *c)
+{
+	unsigned max = l->srv->opts.max_conns;
+
+	if (l->admitted < max || reclaim(l, 0, RECLAIM_AFTER_US, c->since_us)) {
+		l->admitted++;
+		return;
+	}
+	c->refused = 1;
+	if (l->refusing + 1 >= reserve(max))
+		reclaim(l, 1, 0, c->since_us);
+	l->refusing++;
+}
+
+static void conn_started(struct listener *l, struct MHD_Connection *mc, void **ctx)
+{
+	struct tt_server *srv = l->srv;
+	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(
+		mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct conn *c = fd ? calloc(1, sizeof(*c)) : NULL;
+
+	if (!c)
+		return;  /* out of memory: served, but neither counted nor timed */
+	c->fd = fd->connect_fd;
+	c->in_headers = 1;
+	c->since_us = tt_mono_us();
+	pthread_mutex_lock(&srv->cmu);
+	admit(l, c);
+	c->next = l->conns;
+	if (l->conns)
+		l->conns->prev = c;
+	l->conns = c;
+	pthread_mutex_unlock(&srv->cmu);
+	*ctx = c;
+}
+
+static void conn_closed(struct listener *l, void **ctx)
+{
+	struct tt_server *srv = l->srv;
+	struct conn *c = *ctx;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&srv->cmu);
+	if (!c->cut && c->refused)
+		l->refusing--;
+	else if (!c->cut)
+		l->admitted--;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&srv->cmu);
+	free(c);
+	*ctx = NULL;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: called before the connection's thread starts,
+ * and before MHD closes its socket. */
+static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		conn_started(cls, mc, ctx);
+	else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		conn_closed(cls, ctx);
+}
+
+static struct conn *conn_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *i = MHD_get_connection_info(
+		mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return i ? i->socket_context : NULL;
+}
+
+/* A request's headers are in (the handler's first call). 1: refuse it (503). */
+static int headers_done(struct listener *l, struct MHD_Connection *mc)
+{
+	struct conn *c = conn_of(mc);
+	int refused = 0;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&l->srv->cmu);
+	c->in_headers = 0;
+	refused = c->refused;
+	l->refused += refused;
+	pthread_mutex_unlock(&l->srv->cmu);
+	return refused;
+}
+
+/* A request is over: on keep-alive, the next one's headers are timed from now. */
+static void request_done(struct listener *l, struct MHD_Connection *mc)
+{
+	struct conn *c = conn_of(mc);
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&l->srv->cmu);
+	c->in_headers = 1;
+	c->since_us = tt_mono_us();
+	pthread_mutex_unlock(&l->srv->cmu);
+}
+
+static void *sweep_main(void *arg)
+{
+	struct tt_server *srv = arg;
+	int64_t limit = (int64_t)srv->opts.header_timeout_s * 1000000;
+
+	pthread_mutex_lock(&srv->cmu);
+	while (!srv->stop) {
+		int64_t now = tt_mono_us(), wake = now + SWEEP_EVERY_US;
+		struct timespec ts = {.tv_sec = wake / 1000000, .tv_nsec = wake % 1000000 * 1000};
+
+		for (size_t i = 0; i < srv->nl; i++) {
+			struct listener *l = &srv->l[i];
+
+			for (struct conn *c = l->conns; c; c = c->next) {
+				if (!c->in_headers || c->cut || now - c->since_us <= limit)
+					continue;
+				cut(l, c);
+				l->deadline_cut++;
+			}
+		}
+		pthread_cond_timedwait(&srv->ccv, &srv->cmu, &ts);
+	}
+	pthread_mutex_unlock(&srv->cmu);
+	return NULL;
+}
+
+/* 503 past the listener's limit: a static body (no allocation under a flood), then close. */
+static enum MHD_Result send_busy(struct MHD_Connection *conn)
+{
+	static const char body[] = "{\"error\":\"too many connections on this listener; "
+				   "retry shortly\"}\n";
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* A label value: \, " and newline escaped (exposition format 0.0.4). */
+static int label_value(tt_buf *b, const char *v)
+{
+	int rc = 0;
+
+	for (; *v && !rc; v++) {
+		if (*v == '\\' || *v == '"')
+			rc = tt_buf_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			rc = tt_buf_adds(b, "\\n");
+		else
+			rc = tt_buf_add(b, v, 1);
+	}
+	return rc;
+}
+
+static int listener_line(tt_buf *b, const char *name, const struct listener *l,
+			 const char *reason, long long v)
+{
+	int rc = tt_buf_printf(b, "%s{listener=\"", name);
+
+	if (!rc)
+		rc = label_value(b, l->spec);
+	if (!rc && reason)
+		rc = tt_buf_printf(b, "\",reason=\"%s", reason);
+	if (!rc)
+		rc = tt_buf_printf(b, "\"} %lld\n", v);
+	return rc;
+}
+
+/* The server's own /metrics lines: connections per listener, and the alert queue. */
+static int render_server(struct tt_server *srv, tt_buf *b)
+{
+	int rc = tt_buf_adds(b,
+		"# HELP tokentap_http_connections Connections admitted on each listener.\n"
+		"# TYPE tokentap_http_connections gauge\n");
+
+	pthread_mutex_lock(&srv->cmu);
+	for (size_t i = 0; i < srv->nl && !rc; i++)
+		rc = listener_line(b, "tokentap_http_connections", &srv->l[i], NULL,
+				   srv->l[i].admitted);
+	if (!rc)
+		rc = tt_buf_adds(b,
+			"# HELP tokentap_http_connections_closed_total Connections tokentapd closed "
+			"before their request: header_deadline (headers not in within "
+			"--header-timeout), reclaimed (slot given to a new connection at the limit).\n"
+			"# TYPE tokentap_http_connections_closed_total counter\n");
+	for (size_t i = 0; i < srv->nl && !rc; i++) {
+		rc = listener_line(b, "tokentap_http_connections_closed_total", &srv->l[i],
+				   "header_deadline", srv->l[i].deadline_cut);
+		if (!rc)
+			rc = listener_line(b, "tokentap_http_connections_closed_total", &srv->l[i],
+					   "reclaimed", srv->l[i].reclaimed);
+	}
+	if (!rc)
+		rc = tt_buf_adds(b,
+			"# HELP tokentap_http_connections_refused_total Requests answered 503 "
+			"because their listener was at --max-connections.\n"
+			"# TYPE tokentap_http_connections_refused_total counter\n");
+	for (size_t i = 0; i < srv->nl && !rc; i++)
+		rc = listener_line(b, "tokentap_http_connections_refused_total", &srv->l[i], NULL,
+				   srv->l[i].refused);
+	pthread_mutex_unlock(&srv->cmu);
+	if (!rc && srv->opts.alerts) {
+		struct tt_alerts_counters c;
+
+		tt_alerts_counters(srv->opts.alerts, &c);
+		rc = tt_buf_printf(b,
+			"# HELP tokentap_alerts_total Alerts since start: raised (new, stored), "
+			"dropped (queue full or not written), pruned (retention), webhook "
+			"delivered or failed.\n"
+			"# TYPE tokentap_alerts_total counter\n"
+			"tokentap_alerts_total{outcome=\"raised\"} %lld\n"
+			"tokentap_alerts_total{outcome=\"dropped\"} %lld\n"
+			"tokentap_alerts_total{outcome=\"pruned\"} %lld\n"
+			"tokentap_alerts_total{outcome=\"delivered\"} %lld\n"
+			"tokentap_alerts_total{outcome=\"failed\"} %lld\n"
+			"# HELP tokentap_alerts_queued Alerts raised and not yet written.\n"
+			"# TYPE tokentap_alerts_queued gauge\n"
+			"tokentap_alerts_queued %lld\n",
+			(long long)c.raised, (long long)c.dropped, (long long)c.pruned,
+			(long long)c.delivered, (long long)c.failed, (long long)c.queued);
+	}
+	return rc;
 }
 
 static enum MHD_Result answer_records(struct tt_server *srv, struct MHD_Connection *conn,
@@ -491,7 +823,8 @@ static enum MHD_Result answer_get(struct tt_server *srv, struct MHD_Connection *
 	case R_METRICS:
 		tt_buf_init(&out, 256u << 20);
 		if (tt_metrics_render(srv->opts.metrics, srv->opts.store, &srv->cnt, &out) ||
-		    tt_probestats_render(srv->probes, tt_real_us(), &out)) {
+		    tt_probestats_render(srv->probes, tt_real_us(), &out) ||
+		    render_server(srv, &out)) {
 			tt_buf_free(&out);
 			return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 					  "metrics: out of memory");
@@ -558,6 +891,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			     strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 
 		/* First call: headers only.  Answers given here skip the body. */
+		if (headers_done(l, conn))
+			return send_busy(conn);
 		route = route_of(url);
 		if (route == R_NONE)
 			return send_error(conn, MHD_HTTP_NOT_FOUND,
@@ -652,6 +987,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct req *r = *con_cls;
 
+	request_done(cls, conn);
 	if (!r)
 		return;
 	tt_batch_free(&r->batch);
@@ -806,6 +1142,8 @@ int tt_server_start(const struct tt_server_opts *opts, tt_server **out, char *er
 	tt_server *srv = calloc(1, sizeof(*srv));
 	int rc = 0;
 
+	pthread_condattr_t ca;
+
 	*out = NULL;
 	if (!srv)
 		return TT_ENOMEM;
@@ -815,16 +1153,26 @@ int tt_server_start(const struct tt_server_opts *opts, tt_server **out, char *er
 		free(srv);
 		return TT_ENOMEM;
 	}
+	pthread_mutex_init(&srv->cmu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->ccv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (!srv->opts.body_max)
 		srv->opts.body_max = BODY_MAX_DEFAULT;
 	if (!srv->opts.timeout_s)
 		srv->opts.timeout_s = 10;
+	if (!srv->opts.header_timeout_s)
+		srv->opts.header_timeout_s = srv->opts.timeout_s;
+	if (!srv->opts.max_conns)
+		srv->opts.max_conns = MAX_CONNS_DEFAULT;
 	for (size_t i = 0; i < opts->nlisten && i < TT_SERVER_MAX_LISTEN; i++) {
 		struct listener *l = &srv->l[srv->nl];
 		const char *spec = opts->listen[i];
 
 		l->srv = srv;
 		l->fd = -1;
+		l->spec = spec;
 		if (strncmp(spec, "unix:", 5) == 0)
 			rc = bind_unix(l, spec + 5, err, errlen);
 		else if (strncmp(spec, "http://", 7) == 0)
@@ -842,9 +1190,11 @@ int tt_server_start(const struct tt_server_opts *opts, tt_server **out, char *er
 				MHD_USE_POLL,
 			0, NULL, NULL, handler, l,
 			MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
-			MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+			MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
 			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->opts.timeout_s,
-			MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
+			MHD_OPTION_CONNECTION_LIMIT,
+			srv->opts.max_conns + reserve(srv->opts.max_conns),
 			MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1u << 20),
 			/* Bigger read buffers: fewer, larger upload chunks per request. */
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10),
@@ -855,6 +1205,12 @@ int tt_server_start(const struct tt_server_opts *opts, tt_server **out, char *er
 			goto fail;
 		}
 	}
+	if (pthread_create(&srv->sweeper, NULL, sweep_main, srv)) {
+		snprintf(err, errlen, "cannot start the connection sweeper");
+		rc = TT_ENOMEM;
+		goto fail;
+	}
+	srv->sweeping = 1;
 	fflush(stdout);
 	*out = srv;
 	return 0;
@@ -867,6 +1223,13 @@ void tt_server_stop(tt_server *srv)
 {
 	if (!srv)
 		return;
+	if (srv->sweeping) {
+		pthread_mutex_lock(&srv->cmu);
+		srv->stop = 1;
+		pthread_cond_signal(&srv->ccv);
+		pthread_mutex_unlock(&srv->cmu);
+		pthread_join(srv->sweeper, NULL);
+	}
 	for (size_t i = 0; i < srv->nl; i++) {
 		struct listener *l = &srv->l[i];
 
@@ -878,5 +1241,7 @@ void tt_server_stop(tt_server *srv)
 			unlink(l->path);
 	}
 	tt_probestats_free(srv->probes);
+	pthread_cond_destroy(&srv->ccv);
+	pthread_mutex_destroy(&srv->cmu);
 	free(srv);
 }

@@ -21,8 +21,19 @@
  *	413  body larger than the cap; nothing stored
  *	401  TCP listener with a token, and no "Authorization: Bearer <token>"
  *	503  the database failed; nothing of this request stored; retry
+ *	503  the listener is at max_conns (any path; "Connection: close",
+ *	     "Retry-After: 1")
  * Unknown path 404, wrong method 405 (with Allow).  A connection idle for
- * `timeout_s`, or a request body still arriving after 4 x timeout_s, is closed.
+ * `timeout_s`, a request whose headers are not all in after
+ * header_timeout_s (counted from the accept, or from the end of the
+ * previous request on a keep-alive connection), or a request body still
+ * arriving after 4 x timeout_s, is closed.
+ *
+ * Each listener admits max_conns connections.  Past that, a new one takes
+ * the slot of the connection that has waited longest (over 1 s) for its
+ * headers, which is closed; when none is waiting, the new one is answered
+ * 503.  Listeners do not share their slots: a flood on TCP leaves the Unix
+ * socket's alone.
  */
 #ifndef TT_COL_SERVER_H
 #define TT_COL_SERVER_H
@@ -43,7 +54,9 @@ struct tt_server_opts {
 	int allow_remote;        /* accept non-loopback TCP addresses */
 	const char *token;       /* bearer token for TCP listeners, or NULL */
 	size_t body_max;         /* bytes; 0: 16 MiB */
-	unsigned timeout_s;      /* 0: 10 s */
+	unsigned timeout_s;      /* idle; 0: 10 s */
+	unsigned header_timeout_s;  /* a request's headers; 0: timeout_s */
+	unsigned max_conns;      /* per listener; 0: 512 */
 	tt_store *store;         /* borrowed; outlives the server */
 	const tt_prices *prices; /* borrowed; outlives the server */
 	tt_metrics *metrics;     /* borrowed; outlives the server */

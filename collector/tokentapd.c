@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,12 @@ static void usage(FILE *f)
 		"                       record survives power loss; normal: survives a crash)\n"
 		"  --body-max BYTES     largest POST body (default 16777216)\n"
 		"  --timeout SECONDS    idle connection timeout (default 10)\n"
+		"  --header-timeout SECONDS\n"
+		"                       a request's headers must be in within this (default:\n"
+		"                       --timeout), however slowly they arrive\n"
+		"  --max-connections N  connections per listener (default 512); past it the\n"
+		"                       one waiting longest for its headers is closed, or the\n"
+		"                       new one is answered 503\n"
 		"  --help               this text\n"
 		"\n"
 		"API: POST /v1/records, POST /v1/lease, GET /v1/usage?by=..., GET /v1/verdict,\n"
@@ -175,10 +182,50 @@ static int read_token(const char *path, char **out)
 	return *out ? 0 : -1;
 }
 
+enum { O_DB = 256, O_CONFIG, O_ALLOW_REMOTE, O_TOKEN_FILE, O_SYNC, O_BODY_MAX, O_TIMEOUT,
+       O_CHECK, O_HEADER_TIMEOUT, O_MAX_CONNS };
+
+/* A numeric option from 1 to its maximum; says why on stderr when not. */
+static int number_opt(int c, const char *arg, unsigned long long *v)
+{
+	static const struct { int opt; const char *name; unsigned long long max; } t[] = {
+		{O_BODY_MAX, "body-max", 1ULL << 30}, {O_TIMEOUT, "timeout", 3600},
+		{O_HEADER_TIMEOUT, "header-timeout", 3600}, {O_MAX_CONNS, "max-connections", 100000},
+	};
+	char *end;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (t[i].opt != c)
+			continue;
+		errno = 0;
+		*v = strtoull(arg, &end, 10);
+		if (errno || *end || arg[0] == '-' || *v == 0 || *v > t[i].max) {
+			fprintf(stderr, "tokentapd: --%s: expected a number from 1 to %llu\n",
+				t[i].name, t[i].max);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * Every connection is a descriptor, and each listener may hold
+ * max-connections plus a reserve: raise the soft limit to the hard one so
+ * that a flood on one listener does not exhaust the others' descriptors.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	enum { O_DB = 256, O_CONFIG, O_ALLOW_REMOTE, O_TOKEN_FILE, O_SYNC, O_BODY_MAX, O_TIMEOUT,
-	       O_CHECK };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, 'l'},
 		{"db", required_argument, NULL, O_DB},
@@ -189,6 +236,8 @@ int main(int argc, char **argv)
 		{"sync", required_argument, NULL, O_SYNC},
 		{"body-max", required_argument, NULL, O_BODY_MAX},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"header-timeout", required_argument, NULL, O_HEADER_TIMEOUT},
+		{"max-connections", required_argument, NULL, O_MAX_CONNS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -210,7 +259,6 @@ int main(int argc, char **argv)
 	int c, sig, check = 0, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		char *end;
 		unsigned long long v;
 
 		switch (c) {
@@ -238,19 +286,18 @@ int main(int argc, char **argv)
 			break;
 		case O_BODY_MAX:
 		case O_TIMEOUT:
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || v == 0 ||
-			    v > (c == O_BODY_MAX ? (1ULL << 30) : 3600)) {
-				fprintf(stderr, "tokentapd: --%s: expected a number from 1 to %s\n",
-					c == O_BODY_MAX ? "body-max" : "timeout",
-					c == O_BODY_MAX ? "1073741824" : "3600");
+		case O_HEADER_TIMEOUT:
+		case O_MAX_CONNS:
+			if (number_opt(c, optarg, &v))
 				return 2;
-			}
 			if (c == O_BODY_MAX)
 				so.body_max = (size_t)v;
-			else
+			else if (c == O_TIMEOUT)
 				so.timeout_s = (unsigned)v;
+			else if (c == O_HEADER_TIMEOUT)
+				so.header_timeout_s = (unsigned)v;
+			else
+				so.max_conns = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -303,6 +350,7 @@ int main(int argc, char **argv)
 	if (so.nlisten == 0)
 		so.listen[so.nlisten++] = TT_DEFAULT_COLLECTOR;
 
+	raise_nofile();
 	/* Signals are taken by sigwait() below; every thread inherits the mask. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);

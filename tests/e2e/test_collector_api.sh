@@ -302,7 +302,8 @@ else
 fi
 
 # The in-memory series after a restart (loaded from the database) equal the
-# ones built record by record; counters of this process start again.
+# ones built record by record; counters of this process start again (and
+# the connection counters are per listener, which differ here).
 kill "${PIDS[0]}"
 wait "${PIDS[0]}" 2>/dev/null || true
 start_daemon again --listen "unix:$T/d2.sock" --db "$T/d.db"
@@ -312,7 +313,7 @@ import sys
 def series(path):
     out = {}
     for line in open(path):
-        if line.startswith("#") or line.startswith("tokentap_ingest") or line.startswith("tokentap_stored"):
+        if line.startswith(("#", "tokentap_ingest", "tokentap_stored", "tokentap_http_")):
             continue
         name, value = line.rsplit(" ", 1)
         out[name] = float(value)
