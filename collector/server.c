@@ -430,7 +430,50 @@ static int listener_line(tt_buf *b, const char *name, const struct listener *l,
 	return rc;
 }
 
-/* The server's own /metrics lines: connections per listener, and the alert queue. */
+/* The budget tables' sizes and what their bounds did (budget.h). */
+static int render_budget(tt_budget *budget, tt_buf *b)
+{
+	struct tt_budget_stats st;
+
+	tt_budget_stats(budget, &st);
+	return tt_buf_printf(b,
+		"# HELP tokentap_budget_accounts (rule, scope) pairs held, and the bound.\n"
+		"# TYPE tokentap_budget_accounts gauge\n"
+		"tokentap_budget_accounts %zu\n"
+		"tokentap_budget_accounts_max %zu\n"
+		"# HELP tokentap_budget_accounts_expired_total Pairs freed: nothing in them counted.\n"
+		"# TYPE tokentap_budget_accounts_expired_total counter\n"
+		"tokentap_budget_accounts_expired_total %llu\n"
+		"# HELP tokentap_budget_accounts_refused_total New pairs refused: the table was full "
+		"(their leases are denied).\n"
+		"# TYPE tokentap_budget_accounts_refused_total counter\n"
+		"tokentap_budget_accounts_refused_total %llu\n"
+		"# HELP tokentap_budget_records_uncounted_total Spend of records lost to a refused pair.\n"
+		"# TYPE tokentap_budget_records_uncounted_total counter\n"
+		"tokentap_budget_records_uncounted_total %llu\n"
+		"# HELP tokentap_budget_records_clamped_total Records whose ts was far from the "
+		"collector's clock, counted at their arrival.\n"
+		"# TYPE tokentap_budget_records_clamped_total counter\n"
+		"tokentap_budget_records_clamped_total %llu\n"
+		"# HELP tokentap_budget_leases Live leases, and the bound.\n"
+		"# TYPE tokentap_budget_leases gauge\n"
+		"tokentap_budget_leases %zu\n"
+		"tokentap_budget_leases_max %zu\n"
+		"# HELP tokentap_budget_leases_expired_total Leases whose TTL ended.\n"
+		"# TYPE tokentap_budget_leases_expired_total counter\n"
+		"tokentap_budget_leases_expired_total %llu\n"
+		"# HELP tokentap_budget_leases_evicted_total Leases evicted from a full table "
+		"(least recently renewed; their holds still count until their TTL).\n"
+		"# TYPE tokentap_budget_leases_evicted_total counter\n"
+		"tokentap_budget_leases_evicted_total %llu\n",
+		st.accounts, st.max_accounts, (unsigned long long)st.accounts_expired,
+		(unsigned long long)st.accounts_refused, (unsigned long long)st.records_uncounted,
+		(unsigned long long)st.records_clamped, st.leases, st.max_leases,
+		(unsigned long long)st.leases_expired, (unsigned long long)st.leases_evicted);
+}
+
+/* The server's own /metrics lines: connections per listener, the alert
+ * queue, the budget tables. */
 static int render_server(struct tt_server *srv, tt_buf *b)
 {
 	int rc = tt_buf_adds(b,
@@ -483,6 +526,8 @@ static int render_server(struct tt_server *srv, tt_buf *b)
 			(long long)c.raised, (long long)c.dropped, (long long)c.pruned,
 			(long long)c.delivered, (long long)c.failed, (long long)c.queued);
 	}
+	if (!rc && srv->opts.budget)
+		rc = render_budget(srv->opts.budget, b);
 	return rc;
 }
 

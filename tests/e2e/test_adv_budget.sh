@@ -147,6 +147,13 @@ PY
 [ "$(grep -c 'budget: .*accounts, the most allowed' "$T/accts.err")" = 1 ] ||
 	fail "expected the full table said once: $(cat "$T/accts.err")"
 echo "ok - the full accounts table is logged once"
+m=$(curl -sS --unix-socket "$T/accts.sock" http://x/metrics)
+echo "$m" | grep -q '^tokentap_budget_accounts 50$' &&
+	echo "$m" | grep -q '^tokentap_budget_accounts_max 50$' &&
+	echo "$m" | grep -Eq '^tokentap_budget_accounts_refused_total [1-9]' &&
+	echo "$m" | grep -Eq '^tokentap_budget_records_uncounted_total [5-9]' ||
+	fail "/metrics does not show the full table: $(echo "$m" | grep tokentap_budget_)"
+echo "ok - /metrics: 50 of 50 accounts, refusals and the 5 uncounted records counted"
 stop
 fi
 
