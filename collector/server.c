@@ -437,9 +437,11 @@ static int render_budget(tt_budget *budget, tt_buf *b)
 
 	tt_budget_stats(budget, &st);
 	return tt_buf_printf(b,
-		"# HELP tokentap_budget_accounts (rule, scope) pairs held, and the bound.\n"
+		"# HELP tokentap_budget_accounts (rule, scope) pairs held.\n"
 		"# TYPE tokentap_budget_accounts gauge\n"
 		"tokentap_budget_accounts %zu\n"
+		"# HELP tokentap_budget_accounts_max The bound on pairs (leases.max_accounts).\n"
+		"# TYPE tokentap_budget_accounts_max gauge\n"
 		"tokentap_budget_accounts_max %zu\n"
 		"# HELP tokentap_budget_accounts_expired_total Pairs freed: nothing in them counted.\n"
 		"# TYPE tokentap_budget_accounts_expired_total counter\n"
@@ -455,9 +457,11 @@ static int render_budget(tt_budget *budget, tt_buf *b)
 		"collector's clock, counted at their arrival.\n"
 		"# TYPE tokentap_budget_records_clamped_total counter\n"
 		"tokentap_budget_records_clamped_total %llu\n"
-		"# HELP tokentap_budget_leases Live leases, and the bound.\n"
+		"# HELP tokentap_budget_leases Live leases.\n"
 		"# TYPE tokentap_budget_leases gauge\n"
 		"tokentap_budget_leases %zu\n"
+		"# HELP tokentap_budget_leases_max The bound on leases (leases.max_leases).\n"
+		"# TYPE tokentap_budget_leases_max gauge\n"
 		"tokentap_budget_leases_max %zu\n"
 		"# HELP tokentap_budget_leases_expired_total Leases whose TTL ended.\n"
 		"# TYPE tokentap_budget_leases_expired_total counter\n"

@@ -66,7 +66,7 @@ scrape() {
 	[ "${code% *}" = 200 ] || fail "$1: /metrics answered ${code% *}: $(head -c 300 "$2")"
 	if [ "${3:-}" = lint ] && command -v promtool >/dev/null; then
 		promtool check metrics <"$2" >/dev/null 2>"$T/promtool.err" ||
-			{ head -5 "$T/promtool.err"; fail "$1: promtool check metrics"; }
+			{ head -5 "$T/promtool.err" >&2; fail "$1: promtool check metrics"; }
 	fi
 	echo "${code#* }"
 }
