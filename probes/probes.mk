@@ -73,7 +73,8 @@ $(PROBE_NULL_SKEL): $(PROBE_NULL_OBJ)
 $(BUILD)/obj/bench/bench_probe_null.o: ALL_CFLAGS += -I$(PROBE_BUILD) -Iprobes
 $(BUILD)/obj/bench/bench_probe_null.o: $(PROBE_NULL_SKEL)
 
-$(PROBE_NULL_BIN): $(BUILD)/obj/bench/bench_probe_null.o $(BUILD)/obj/probes/elfsym.o $(BUILD)/obj/probes/elfimg.o
+$(PROBE_NULL_BIN): $(BUILD)/obj/bench/bench_probe_null.o \
+		$(addprefix $(BUILD)/obj/probes/,elfsym.o elfimg.o gofind.o bsslfind.o rustlsfind.o tlsfind.o)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(PROBE_LIBS)
 
@@ -97,4 +98,4 @@ ALL_TARGETS += $(PROBE_PACED_BIN)
 
 # End-to-end tests (root, real kernel) and the benchmark.
 E2E_TESTS += $(sort $(wildcard tests/e2e/test_probe_*.sh))
-BENCHES   += $(wildcard bench/bench_probe.sh)
+BENCHES   += $(wildcard bench/bench_probe.sh bench/bench_probe_stacks.sh)
