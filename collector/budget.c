@@ -363,6 +363,9 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t idx, char *err, siz
 				    strlen(s->valuestring) > 255)
 					BAD("budgets[%zu].scope.%s: expected \"*\" or a value", idx,
 					    field_names[f]);
+				/* a field given twice (or a second "scope"): the last one */
+				free(r->val[f]);
+				r->val[f] = NULL;
 				if (strcmp(s->valuestring, "*") == 0) {
 					r->mode[f] = M_EACH;
 				} else {

@@ -54,12 +54,13 @@ E2E_TESTS += $(COL_E2E)
 # libFuzzer targets: the record-batch parser/validator and the config parser.
 COL_FUZZ := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_col_*.c))
 COL_FUZZ_SRCS := common/buf.c common/json.c collector/rec.c collector/batch.c collector/prices.c \
-                 collector/prices_data.c collector/config.c collector/probestats.c
+                 collector/prices_data.c collector/config.c collector/probestats.c \
+                 collector/budget.c collector/store.c collector/rollup.c
 FUZZ_TARGETS += $(COL_FUZZ)
 
 $(COL_FUZZ): $(BUILD)/fuzz/%: fuzz/%.c $(COL_FUZZ_SRCS) $(wildcard collector/*.h) data/prices.json
 	@mkdir -p $(dir $@)
-	$(call msg,FUZZ,$@)$(CLANG) $(FUZZ_CFLAGS) -Icollector -o $@ $< $(COL_FUZZ_SRCS) -lcjson -lm
+	$(call msg,FUZZ,$@)$(CLANG) $(FUZZ_CFLAGS) -Icollector -o $@ $< $(COL_FUZZ_SRCS) -lcjson -lsqlite3 -lpthread -lm
 
 # Benchmark: drives a real tokentapd over HTTP.
 COL_BENCH := $(BUILD)/bench/bench_ingest
